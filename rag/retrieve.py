@@ -1,0 +1,63 @@
+"""Rank chunks for a question: dense (FAISS), BM25, or both fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .embed import Embedder
+from .store import Index
+from .types import Hit
+
+DEPTH = 100  # candidates taken from each retriever before fusion
+
+
+def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
+           rrf_k: int = 60, dedup_threshold: float = 0.95, query_vector: np.ndarray | None = None) -> list[Hit]:
+    """Top-k hits, best first, with near-duplicate passages collapsed."""
+    n = len(index.chunks)
+    if n == 0 or not question.strip():
+        return []
+    depth = min(n, max(DEPTH, 4 * k))
+    dense: dict[int, float] = {}
+    lexical: dict[int, float] = {}
+    if mode in ("dense", "hybrid"):
+        qv = embedder.embed_query(question) if query_vector is None else query_vector
+        scores, ids = index.faiss.search(np.asarray(qv, dtype="float32")[None, :], depth)
+        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+    if mode in ("bm25", "hybrid"):
+        all_scores = index.lexical.scores(question)
+        top = np.argsort(-all_scores)[:depth]
+        lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+    if mode == "dense":
+        fused = dense
+    elif mode == "bm25":
+        fused = lexical
+    else:
+        fused = rrf([dense, lexical], rrf_k)
+    order = sorted(fused, key=lambda i: (-fused[i], i))
+    hits, kept_vecs = [], []
+    for i in order:
+        if len(hits) == k:
+            break
+        vec = _vector(index, i)
+        if vec is not None and dedup_threshold < 1 and any(float(vec @ v) >= dedup_threshold for v in kept_vecs):
+            continue  # a near-duplicate of a better passage adds nothing
+        kept_vecs.append(vec) if vec is not None else None
+        hits.append(Hit(index.chunks[i], fused[i], len(hits) + 1, dense.get(i), lexical.get(i)))
+    return hits
+
+
+def rrf(rankings: list[dict[int, float]], k: int = 60) -> dict[int, float]:
+    """Reciprocal-rank fusion: sum of 1/(k + rank) over the rankings that contain an item."""
+    fused: dict[int, float] = {}
+    for scores in rankings:
+        for rank, i in enumerate(sorted(scores, key=lambda j: -scores[j]), start=1):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _vector(index: Index, i: int):
+    try:
+        return index.faiss.reconstruct(i)
+    except RuntimeError:
+        return None
