@@ -16,16 +16,19 @@ from .store import Index
 from .types import Answer, Citation, Hit
 
 # How REFUSAL works and how its threshold was calibrated:
-# the evidence score of a question is the best score over candidate sentences of
-# `sentence_score` below. On eval/gold.jsonl, `python -m rag.calibrate` (see rag/calibrate.py)
-# sorts the scores of the answerable and the unanswerable questions and picks the
-# threshold that maximises balanced accuracy (mean of answerable-kept and unanswerable-
-# refused rates), preferring the lower threshold on ties so answerable questions are not
-# refused. The chosen value is Settings.refusal_threshold.
+# a question's evidence score is the best `score_units` score among the candidate sentences.
+# `python -m rag.calibrate` runs every question of eval/gold.jsonl through retrieval and
+# scoring, then picks the HIGHEST threshold that still answers at least 90% of the
+# answerable questions (TARGET_ANSWERED): refusing a question the corpus does answer costs
+# an analyst more than a weak answer whose citations they can check. It prints the refusal
+# recall reached on the unanswerable questions at that threshold. The chosen value is
+# Settings.refusal_threshold; re-run the script after changing scoring or the corpus.
 NOT_IN_CORPUS = "The corpus does not contain an answer to this question."
 
 W_COSINE, W_OVERLAP = 0.8, 0.2
-ANSWER_MARGIN = 0.06  # extra sentences must score within this of the best one
+ANSWER_MARGIN = 0.1  # extra sentences must score within this of the best one
+RANK_PRIOR = 0.2
+PAIR_COST = 0.02  # a two-sentence answer must beat a one-sentence one by this much
 
 
 def sentence_score(cosine: np.ndarray, overlap: np.ndarray) -> np.ndarray:
@@ -40,61 +43,89 @@ def query_overlap(question_tokens: set[str], sentence: str) -> float:
 
 
 def candidates(index: Index, hits: list[Hit]) -> list[tuple[int, Hit]]:
-    """Sentence rows inside the hits (and the sentence straddling each edge), best hit first."""
+    """Sentence rows inside the hits plus one neighbour either side (evidence can straddle
+    a chunk boundary), each with the best hit it came from."""
     seen, out = set(), []
     for hit in hits:
         c = hit.chunk
-        for row in index.sentences_in(c.doc_id, c.start, c.end):
-            if row not in seen:
+        rows = index.sentences_in(c.doc_id, c.start, c.end)
+        if rows:
+            rows = [rows[0] - 1, *rows, rows[-1] + 1]
+        for row in rows:
+            if 0 <= row < len(index.sentences) and row not in seen and index.sentences[row][0] == c.doc_id:
                 seen.add(row)
                 out.append((row, hit))
     return out
 
 
-def score_sentences(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
-    """(row, hit, score, vector) for every candidate sentence, best first."""
+def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
+    """Score single sentences and adjacent pairs; returns (first_row, last_row, hit, score, vector),
+    best first. Pairs catch answers that continue the matching sentence ("Xi declared: ...")
+    and sentences that refer back to their subject ("Since its launch in 2015, ...")."""
     cands = candidates(index, hits)
     if not cands:
         return []
     rows = [r for r, _ in cands]
-    mat = index.sentence_matrix(rows, embedder)
-    cos = mat @ np.asarray(qv, dtype="float32")
+    hit_of = dict(cands)
+    mat = np.asarray(index.sentence_matrix(rows, embedder), dtype="float32")
+    vec_of = dict(zip(rows, mat))
+    units = [(r, r) for r in rows] + [(r, r + 1) for r in rows if r + 1 in vec_of
+                                       and index.sentences[r + 1][0] == index.sentences[r][0]]
+    vecs = []
+    for first, last in units:
+        v = vec_of[first] if first == last else vec_of[first] + vec_of[last]
+        vecs.append(v / (np.linalg.norm(v) or 1.0))
+    vecs = np.stack(vecs)
+    cos = vecs @ np.asarray(qv, dtype="float32")
     qtok = set(tokenize(question))
-    overlap = np.array([query_overlap(qtok, _text(index, r)) for r in rows], dtype="float32")
+    overlap = np.array([query_overlap(qtok, _span_text(index, f, l)) for f, l in units], dtype="float32")
     scores = sentence_score(cos, overlap)
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
-    scores = np.where([_is_heading(index, r) for r in rows], scores - 1.0, scores)
+    scores -= np.array([1.0 if _is_heading(index, f) or (f != l and _is_heading(index, l))
+                        else PAIR_COST if f != l else 0.0 for f, l in units], dtype="float32")
+    # Retrieval already weighed BM25, passage and sentence similarity: passages it ranks
+    # higher lend their sentences a small prior.
+    top = max(h.score for h in hits) or 1.0
+    scores += RANK_PRIOR * np.array([hit_of[f].score / top for f, _ in units], dtype="float32")
     order = np.argsort(-scores, kind="stable")
-    return [(rows[i], cands[i][1], float(scores[i]), mat[i]) for i in order]
+    return [(units[i][0], units[i][1], hit_of[units[i][0]], float(scores[i]), vecs[i]) for i in order]
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
                       threshold: float, max_sentences: int = 3, embedder=None) -> Answer:
     """Answer from the best-scoring sentences, or refuse when the evidence is too weak."""
-    scored = score_sentences(index, hits, question, qv, embedder)
-    if not scored or scored[0][2] < threshold:
+    scored = score_units(index, hits, question, qv, embedder)
+    if not scored or scored[0][3] < threshold:
         return refusal(question, hits)
-    best = scored[0][2]
-    chosen = [scored[0]]
+    best = scored[0][3]
+    chosen, used = [scored[0]], set(range(scored[0][0], scored[0][1] + 1))
     for item in scored[1:]:
-        if len(chosen) == max_sentences or item[2] < best - ANSWER_MARGIN:
+        size = sum(c[1] - c[0] + 1 for c in chosen)
+        if item[3] < best - ANSWER_MARGIN or size >= max_sentences:
             break
-        if all(float(item[3] @ c[3]) <= 0.92 for c in chosen):  # skip near-duplicates
+        rows = set(range(item[0], item[1] + 1))
+        if rows & used or size + len(rows) > max_sentences:
+            continue
+        if all(float(item[4] @ c[4]) <= 0.92 for c in chosen):  # skip near-duplicates
             chosen.append(item)
-    chosen.sort(key=lambda it: (it[1].rank, index.sentences[it[0]][1]))
+            used |= rows
+    chosen.sort(key=lambda it: (it[2].rank, index.sentences[it[0]][1]))
     parts, citations = [], []
-    for n, (row, hit, score, _vec) in enumerate(chosen, start=1):
-        doc_id, s, e = index.sentences[row]
+    for n, (first, last, hit, score, _vec) in enumerate(chosen, start=1):
+        doc_id, s, _ = index.sentences[first]
+        e = index.sentences[last][2]
         citations.append(make_citation(index, n, doc_id, s, e, hit.score, support=score))
-        parts.append(f"{index.documents[doc_id].text[s:e]} [{n}]")
+        parts.append(f"{' '.join(index.documents[doc_id].text[s:e].split())} [{n}]")
     return Answer(question=question, text=" ".join(parts), citations=tuple(citations), hits=tuple(hits))
 
 
+def _span_text(index: Index, first: int, last: int) -> str:
+    doc_id, s, _ = index.sentences[first]
+    return index.documents[doc_id].text[s:index.sentences[last][2]]
+
+
 def _is_heading(index: Index, row: int) -> bool:
-    text = _text(index, row).strip()
-    if text.lower().startswith("by "):  # a byline answers "who wrote it"
-        return False
-    return len(text.split()) <= 6 and not text.endswith((".", "?", "!", "\u201d", '"'))
+    return bool(index.heading_mask[row])
 
 
 def refusal(question: str, hits: list[Hit], notice: str = "") -> Answer:

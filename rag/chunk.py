@@ -36,6 +36,13 @@ class Tokenizer:
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 
+    def tail_chars(self, text: str, n_tokens: int) -> int:
+        """Length in chars of the suffix of text holding its last n_tokens tokens."""
+        if n_tokens <= 0 or not text:
+            return 0
+        offsets = self._tok.encode(text, add_special_tokens=False).offsets
+        return len(text) - offsets[-n_tokens][0] if len(offsets) >= n_tokens else len(text)
+
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of text that fits in max_tokens."""
         enc = self._tok.encode(text, add_special_tokens=False)
@@ -81,16 +88,22 @@ def chunk_document(doc: Document, tokenizer: Tokenizer, chunk_size: int, chunk_o
         keep_separator="end",
         strip_whitespace=True,
     )
-    chunks, cursor = [], 0
+    chunks, prev_start, prev_end = [], -1, 0
     for piece in splitter.split_text(doc.text):
-        start = doc.text.find(piece, cursor)
-        if start == -1:  # splitter normalised something; fall back to a search from the top
-            start = doc.text.find(piece)
+        # The next chunk overlaps the previous one by at most `chunk_overlap` tokens, so it
+        # starts no earlier than that many tokens (plus one of slack) before the previous end.
+        # Searching from there keeps offsets right in repetitive text.
+        lo = prev_end - tokenizer.tail_chars(doc.text[max(0, prev_start):prev_end], chunk_overlap + 1 if chunk_overlap else 0)
+        start = -1
+        for cursor in (max(prev_start + 1, lo), prev_start + 1, 0):
+            start = doc.text.find(piece, cursor)
+            if start != -1:
+                break
         if start == -1:
             raise RagError(f"chunker lost the offsets of a chunk in {doc.id}; please report this file")
         for s, e in _fit(doc.text, start, start + len(piece), tokenizer, chunk_size):
             chunks.append(_make_chunk(doc, s, e))
-        cursor = start + 1
+        prev_start, prev_end = start, start + len(piece)
     return chunks
 
 

@@ -89,8 +89,9 @@ def clean_text(text: str) -> str:
 
 def _decode(data: bytes) -> str:
     sample = data[:65536]
-    if sample.count(b"\x00") > max(8, len(sample) // 100):
-        raise LoadError("looks binary (many NUL bytes), not text")
+    control = sum(sample.count(bytes([b])) for b in (*range(0, 9), *range(14, 32)))
+    if sample.count(b"\x00") > max(8, len(sample) // 100) or control > len(sample) // 10:
+        raise LoadError("looks binary (NUL or control bytes), not text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -62,7 +62,7 @@ class Rag:
 
         s = self.settings
         question, _ = self.clean(question)
-        return search(self.index, self.embedder, question, k or s.top_k, mode or s.mode, s.rrf_k, s.dedup_threshold)
+        return search(self.index, self.embedder, question, k or s.top_k, mode or s.mode, s.rrf_k, s.dedup_threshold, bm25_weight=s.bm25_weight)
 
     def clean(self, question: str) -> tuple[str, str]:
         """Validate a question; over-long ones are cut with a notice."""
@@ -101,7 +101,7 @@ class Rag:
         from .retrieve import search
 
         hits = search(index, self.embedder, standalone, k or s.top_k, mode or s.mode, s.rrf_k,
-                      s.dedup_threshold, query_vector=qv)
+                      s.dedup_threshold, query_vector=qv, bm25_weight=s.bm25_weight)
         result = extractive.extractive_answer(index, standalone, hits, qv, s.refusal_threshold,
                                               s.max_answer_sentences, self.embedder)
         result = _finish(result, question, standalone, notice)

@@ -12,18 +12,21 @@ DEPTH = 100  # candidates taken from each retriever before fusion
 
 
 def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
-           rrf_k: int = 60, dedup_threshold: float = 0.95, query_vector: np.ndarray | None = None) -> list[Hit]:
+           rrf_k: int = 20, dedup_threshold: float = 0.95, query_vector: np.ndarray | None = None,
+           bm25_weight: float = 2.0) -> list[Hit]:
     """Top-k hits, best first, with near-duplicate passages collapsed."""
     n = len(index.chunks)
     if n == 0 or not question.strip():
         return []
     depth = min(n, max(DEPTH, 4 * k))
     dense: dict[int, float] = {}
+    sentence: dict[int, float] = {}
     lexical: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
         qv = embedder.embed_query(question) if query_vector is None else query_vector
         scores, ids = index.faiss.search(np.asarray(qv, dtype="float32")[None, :], depth)
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        sentence = sentence_ranking(index, qv, depth) if mode == "hybrid" else {}
     if mode in ("bm25", "hybrid"):
         all_scores = index.lexical.scores(question)
         top = np.argsort(-all_scores)[:depth]
@@ -33,7 +36,7 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     elif mode == "bm25":
         fused = lexical
     else:
-        fused = rrf([dense, lexical], rrf_k)
+        fused = rrf([dense, lexical, sentence], rrf_k, [1.0, bm25_weight, 1.0])
     order = sorted(fused, key=lambda i: (-fused[i], i))
     hits, kept_vecs = [], []
     for i in order:
@@ -47,12 +50,22 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     return hits
 
 
-def rrf(rankings: list[dict[int, float]], k: int = 60) -> dict[int, float]:
-    """Reciprocal-rank fusion: sum of 1/(k + rank) over the rankings that contain an item."""
+def sentence_ranking(index: Index, qv: np.ndarray, depth: int) -> dict[int, float]:
+    """Chunks ranked by their best-matching sentence: a focused dense signal that a long
+    chunk's single vector blurs. Only when sentence vectors were stored at index time."""
+    if not len(index.sentence_vectors):
+        return {}
+    best = index.chunk_sentence_max(index.sentence_vectors @ np.asarray(qv, dtype="float32"))
+    top = np.argsort(-best)[:depth]
+    return {int(i): float(best[i]) for i in top}
+
+
+def rrf(rankings: list[dict[int, float]], k: int = 60, weights: list[float] | None = None) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion: sum of w/(k + rank) over the rankings that hold an item."""
     fused: dict[int, float] = {}
-    for scores in rankings:
+    for scores, w in zip(rankings, weights or [1.0] * len(rankings)):
         for rank, i in enumerate(sorted(scores, key=lambda j: -scores[j]), start=1):
-            fused[i] = fused.get(i, 0.0) + 1.0 / (k + rank)
+            fused[i] = fused.get(i, 0.0) + w / (k + rank)
     return fused
 
 

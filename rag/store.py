@@ -39,6 +39,24 @@ class Index:
             starts.append(s)
             rows.append(row)
 
+    def chunk_sentence_max(self, sentence_scores: np.ndarray) -> np.ndarray:
+        """Per chunk, the best score among the sentences it overlaps."""
+        if not hasattr(self, "_chunk_rows"):
+            pairs = [(ci, r) for ci, c in enumerate(self.chunks) for r in self.sentences_in(c.doc_id, c.start, c.end)]
+            self._chunk_rows = (np.array([p[0] for p in pairs], dtype="int64"), np.array([p[1] for p in pairs], dtype="int64"))
+        chunk_ids, rows = self._chunk_rows
+        out = np.full(len(self.chunks), -1.0, dtype="float32")
+        np.maximum.at(out, chunk_ids, np.where(self.heading_mask[rows], -1.0, sentence_scores[rows]))
+        return out
+
+    @property
+    def heading_mask(self) -> np.ndarray:
+        """True for heading-like sentence rows (a title line matches everything and answers nothing)."""
+        if not hasattr(self, "_heading_mask"):
+            self._heading_mask = np.array([is_heading(self.documents[d].text[s:e]) for d, s, e in self.sentences],
+                                          dtype=bool)
+        return self._heading_mask
+
     def sentences_in(self, doc_id: str, start: int, end: int) -> list[int]:
         """Rows of the sentences that overlap doc_id[start:end], in document order."""
         starts, rows = self._by_doc.get(doc_id, ([], []))
@@ -66,6 +84,14 @@ class Index:
         for (doc_id, s, e), vec in zip(self.sentences, self.sentence_vectors):  # empty if not indexed
             cache[content_hash(model, self.documents[doc_id].text[s:e])] = vec
         return cache
+
+
+def is_heading(text: str) -> bool:
+    """A short line without final punctuation ("The Authors"); a byline ("By ...") is content."""
+    text = text.strip()
+    if text.lower().startswith("by "):
+        return False
+    return len(text.split()) <= 6 and not text.endswith((".", "?", "!", "\u201d", '"'))
 
 
 def open_index(settings: Settings, load_vectors: bool = False) -> Index:

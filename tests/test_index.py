@@ -1,0 +1,113 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.errors import RagError
+from rag.pipeline import Rag
+from rag.store import open_index
+
+
+def _build(settings, embedder, **kw):
+    embedder.calls.clear()
+    report = Rag(settings, embedder=embedder).build(log=lambda *_: None, **kw)
+    return report, list(embedder.calls)
+
+
+def test_incremental_add_change_delete(tiny_settings, fake_embedder):
+    corpus = Path(tiny_settings.corpus_dir)
+    report, calls = _build(tiny_settings, fake_embedder)
+    assert sorted(report.added) == ["bees.txt", "rome.html", "solar.md", "tea.txt"] and calls
+
+    report, calls = _build(tiny_settings, fake_embedder)
+    assert not report.changed_anything and calls == [] and report.embedded == 0
+
+    (corpus / "owls.txt").write_text("Owls hunt mice at night. Barn owls have heart-shaped faces.")
+    (corpus / "bees.txt").write_text("Honey bees live in colonies. Drones are male bees that do not sting.")
+    (corpus / "rome.html").unlink()
+    report, calls = _build(tiny_settings, fake_embedder)
+    assert report.added == ["owls.txt"] and report.changed == ["bees.txt"] and report.deleted == ["rome.html"]
+    assert sorted(report.unchanged) == ["solar.md", "tea.txt"]
+    # Only text that is new is embedded: nothing from solar/tea, and the unchanged bee sentence is reused.
+    assert calls and all("Solar" not in c and "Tea" not in c for c in calls)
+    assert "Honey bees live in colonies." not in calls
+    assert any("Drones" in c for c in calls) and any("Owls" in c for c in calls)
+
+    index = open_index(tiny_settings)
+    assert set(index.documents) == {"bees.txt", "owls.txt", "solar.md", "tea.txt"}
+    rag = Rag(tiny_settings, embedder=fake_embedder)
+    assert rag.search("barn owls heart-shaped faces", k=1)[0].chunk.doc_id == "owls.txt"
+    assert all(h.chunk.doc_id != "rome.html" for h in rag.search("Rubicon Caesar", k=5))
+
+
+def test_other_model_or_chunking_fails_with_one_clear_line(tiny_rag, tiny_settings):
+    for change, word in (({"model": "/some/other-model"}, "model"), ({"chunk_size": "100"}, "chunk_size")):
+        with pytest.raises(RagError) as e:
+            open_index(tiny_settings.replace(**change))
+        msg = str(e.value)
+        assert word in msg and "rag index --rebuild" in msg and "\n" not in msg
+
+
+def test_rebuild_replaces_an_incompatible_index(tiny_rag, tiny_settings, fake_embedder):
+    other = tiny_settings.replace(chunk_size="64")
+    with pytest.raises(RagError):
+        Rag(other, embedder=fake_embedder).build(log=lambda *_: None)
+    report = Rag(other, embedder=fake_embedder).build(rebuild=True, log=lambda *_: None)
+    assert len(report.added) == 4 and open_index(other).manifest["chunk_size"] == 64
+
+
+def test_crash_mid_build_keeps_previous_index(tiny_rag, tiny_settings, fake_embedder, monkeypatch):
+    import rag.index as index_mod
+
+    before = open_index(tiny_settings).manifest["built_at"]
+    (Path(tiny_settings.corpus_dir) / "new.txt").write_text("Volcanoes erupt lava and ash.")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt("simulated crash while writing")
+
+    monkeypatch.setattr(index_mod.lexical, "build", boom)
+    with pytest.raises(KeyboardInterrupt):
+        Rag(tiny_settings, embedder=fake_embedder).build(log=lambda *_: None)
+    monkeypatch.undo()
+    idx = open_index(tiny_settings)  # previous index still loads and answers
+    assert idx.manifest["built_at"] == before and "new.txt" not in idx.documents
+    assert Rag(tiny_settings, embedder=fake_embedder).search("queen bee eggs", k=1)[0].chunk.doc_id == "bees.txt"
+    report = Rag(tiny_settings, embedder=fake_embedder).build(log=lambda *_: None)
+    assert report.added == ["new.txt"]
+    leftovers = [p.name for p in Path(tiny_settings.index_dir).iterdir() if p.name.startswith((".tmp-", ".current-"))]
+    assert leftovers == [] and len([p for p in Path(tiny_settings.index_dir).iterdir() if p.name.startswith("v-")]) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate_faiss", "edit_manifest", "delete_manifest", "drop_chunk"])
+def test_damaged_index_gives_one_line_and_the_fix(tiny_rag, tiny_settings, damage):
+    cur = Path(tiny_settings.index_dir) / "current"
+    if damage == "truncate_faiss":
+        data = (cur / "vectors.faiss").read_bytes()
+        (cur / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "edit_manifest":
+        (cur / "manifest.json").write_text('{"format_version": 1, "model": ')
+    elif damage == "delete_manifest":
+        (cur / "manifest.json").unlink()
+    else:
+        lines = (cur / "chunks.jsonl").read_text().splitlines()
+        (cur / "chunks.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(RagError) as e:
+        open_index(tiny_settings)
+    assert "rag index --rebuild" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_second_concurrent_indexer_exits_with_one_line(tiny_settings, fake_embedder):
+    from rag.index import locked
+
+    with locked(Path(tiny_settings.index_dir)):
+        with pytest.raises(RagError, match="already updating"):
+            Rag(tiny_settings, embedder=fake_embedder).build(log=lambda *_: None)
+
+
+def test_manifest_records_model_dim_chunking_and_hashes(tiny_rag, tiny_settings):
+    m = json.loads((Path(tiny_settings.index_dir) / "current" / "manifest.json").read_text())
+    assert m["model"] == "all-MiniLM-L6-v2" and m["dim"] == 256 and m["format_version"] == 1
+    assert m["chunk_size"] == tiny_settings.chunk_size and m["chunk_overlap"] == tiny_settings.chunk_overlap
+    assert all(len(d["hash"]) == 16 and d["chunks"] >= 1 for d in m["documents"])
+    assert os.path.islink(Path(tiny_settings.index_dir) / "current")
