@@ -6,12 +6,16 @@
 Importing this package is cheap: torch, faiss and gradio load on first use.
 """
 
+import logging
+
 from .config import Settings, load_settings
 from .errors import RagError
 from .types import Answer, Chunk, Citation, Document, Hit
 
 __all__ = ["ask", "search", "Answer", "Chunk", "Citation", "Document", "Hit", "RagError", "Settings",
            "load_settings", "default"]
+
+logging.getLogger("rag").addHandler(logging.NullHandler())  # the CLI/UI report problems themselves
 
 _default = None
 

@@ -81,14 +81,34 @@ def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, em
     overlap = np.array([query_overlap(qtok, _span_text(index, f, l)) for f, l in units], dtype="float32")
     scores = sentence_score(cos, overlap)
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
-    scores -= np.array([1.0 if _is_heading(index, f) or (f != l and _is_heading(index, l))
-                        else PAIR_COST if f != l else 0.0 for f, l in units], dtype="float32")
+    # A heading with the sentence under it ("The Authors" + the bio) is a fine unit.
+    scores -= np.array([1.0 if _is_heading(index, l) else PAIR_COST if f != l else 0.0
+                        for f, l in units], dtype="float32")
     # Retrieval already weighed BM25, passage and sentence similarity: passages it ranks
     # higher lend their sentences a small prior.
     top = max(h.score for h in hits) or 1.0
     scores += RANK_PRIOR * np.array([hit_of[f].score / top for f, _ in units], dtype="float32")
+    scores += _author_boost(index, question, units)
     order = np.argsort(-scores, kind="stable")
     return [(units[i][0], units[i][1], hit_of[units[i][0]], float(scores[i]), vecs[i]) for i in order]
+
+
+_AUTHORSHIP = re.compile(r"\b(who (?:wrote|writes|authored|is the author)|author|written by|writer)\b", re.I)
+AUTHOR_BOOST = 0.5
+
+
+def _author_boost(index: Index, question: str, units: list[tuple[int, int]]) -> np.ndarray:
+    """"Who wrote it?" is answered by the byline: for authorship questions, sentences that
+    contain the author recorded in the document's metadata (front matter) are boosted."""
+    boost = np.zeros(len(units), dtype="float32")
+    if not _AUTHORSHIP.search(question):
+        return boost
+    for i, (first, last) in enumerate(units):
+        doc = index.documents[index.sentences[first][0]]
+        author = str(doc.metadata.get("author", "")).strip()
+        if author and author.lower() in _span_text(index, first, last).lower():
+            boost[i] = AUTHOR_BOOST
+    return boost
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
@@ -163,7 +183,8 @@ def _text(index: Index, row: int) -> str:
 # Follow-ups in extractive mode (no LLM to rewrite them): a question that leans on the
 # conversation -- a pronoun or demonstrative with no topic of its own, or a very short
 # question -- gets the previous user question's content words appended for retrieval.
-_ANAPHORA = re.compile(r"\b(it|its|this|that|these|those|they|them|their|he|she|his|her|the same|there)\b", re.I)
+_ANAPHORA = re.compile(r"\b(it|its|this|that|these|those|they|them|their|he|she|his|her|the same|there"
+                      r"|the (?:article|author|document|text|report|paper|piece|story|plan|policy|initiative))\b", re.I)
 
 
 def condense_heuristic(question: str, history: tuple | list) -> str:

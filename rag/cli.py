@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rag search ... | head`
+        sys.stderr.close()
+        return 0
 
 
 def cmd_index(args, settings) -> int:
@@ -100,9 +103,10 @@ def cmd_ask(args, settings) -> int:
     from .pipeline import Rag
 
     rag = Rag(settings)
-    answer = None
+    answer, streamed = None, ""
     for event in rag.ask_stream(args.question, k=args.k):
         if isinstance(event, str):
+            streamed += event
             if not args.json and settings.backend == "llm":
                 print(event, end="", flush=True)
         else:
@@ -112,6 +116,9 @@ def cmd_ask(args, settings) -> int:
         return 0
     if settings.backend == "llm":
         print()
+        if answer.citations and answer.text.strip() != streamed.strip():
+            print("\nChecked answer (markers match the sources below):")
+            print(textwrap.fill(answer.text, 100))
     else:
         print(textwrap.fill(answer.text, 100))
     print(format_sources(answer))
@@ -153,7 +160,7 @@ def cmd_eval(args, settings) -> int:
 
 
 def cmd_bench(args, settings) -> int:
-    from .evaluate import bench_scifact
+    from .scifact import bench_scifact
 
     return bench_scifact(args, settings)
 

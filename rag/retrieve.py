@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .embed import Embedder
 from .store import Index
-from .types import Hit
+from .types import Chunk, Hit
 
 DEPTH = 100  # candidates taken from each retriever before fusion
 
 
 def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
            rrf_k: int = 20, dedup_threshold: float = 0.95, query_vector: np.ndarray | None = None,
-           bm25_weight: float = 2.0) -> list[Hit]:
+           bm25_weight: float = 2.0, merge_adjacent: bool = True) -> list[Hit]:
     """Top-k hits, best first, with near-duplicate passages collapsed."""
     n = len(index.chunks)
     if n == 0 or not question.strip():
@@ -38,16 +40,36 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     else:
         fused = rrf([dense, lexical, sentence], rrf_k, [1.0, bm25_weight, 1.0])
     order = sorted(fused, key=lambda i: (-fused[i], i))
-    hits, kept_vecs = [], []
+    hits: list[Hit] = []
+    kept_vecs, by_doc = [], {}
     for i in order:
         if len(hits) == k:
             break
         vec = _vector(index, i)
         if vec is not None and dedup_threshold < 1 and any(float(vec @ v) >= dedup_threshold for v in kept_vecs):
             continue  # a near-duplicate of a better passage adds nothing
-        kept_vecs.append(vec) if vec is not None else None
-        hits.append(Hit(index.chunks[i], fused[i], len(hits) + 1, dense.get(i), lexical.get(i)))
+        chunk = index.chunks[i]
+        if merge_adjacent:
+            j = next((j for j in by_doc.get(chunk.doc_id, ()) if _touches(hits[j].chunk, chunk)), None)
+            if j is not None:  # one continuous passage reads better than two overlapping ones
+                hits[j] = replace(hits[j], chunk=_merge(index, hits[j].chunk, chunk))
+                continue
+        if vec is not None:
+            kept_vecs.append(vec)
+        by_doc.setdefault(chunk.doc_id, []).append(len(hits))
+        hits.append(Hit(chunk, fused[i], len(hits) + 1, dense.get(i), lexical.get(i)))
     return hits
+
+
+def _touches(a: Chunk, b: Chunk) -> bool:
+    return a.doc_id == b.doc_id and a.start <= b.end + 2 and b.start <= a.end + 2
+
+
+def _merge(index: Index, a: Chunk, b: Chunk) -> Chunk:
+    start, end = min(a.start, b.start), max(a.end, b.end)
+    text = index.documents[a.doc_id].text[start:end]
+    first = a if a.start <= b.start else b
+    return replace(first, start=start, end=end, text=text)
 
 
 def sentence_ranking(index: Index, qv: np.ndarray, depth: int) -> dict[int, float]:

@@ -79,3 +79,92 @@ def tiny_rag(tiny_settings, fake_embedder):
     rag = Rag(tiny_settings, embedder=fake_embedder)
     rag.build(log=lambda *_: None)
     return rag
+
+
+@pytest.fixture(scope="session")
+def bundled_settings(tmp_path_factory):
+    """Settings for a real-model index of the bundled corpus, built once per test session."""
+    from rag.config import load_settings
+
+    return load_settings(env={}, corpus_dir=ROOT / "corpus", index_dir=tmp_path_factory.mktemp("bundled") / "index",
+                         prompts_dir=ROOT / "prompts")
+
+
+@pytest.fixture(scope="session")
+def bundled_rag(bundled_settings):
+    from rag.pipeline import Rag
+
+    rag = Rag(bundled_settings)
+    rag.build(log=lambda *_: None)
+    return rag
+
+
+# ---- chat app (tests/test_ui_*.py): one real-model index of the bundled corpus and one launched app per session
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ui_rag(tmp_path_factory):
+    """A Rag over a copy of the bundled corpus, indexed once with the packaged model."""
+    import shutil
+
+    from rag.config import load_settings
+    from rag.pipeline import Rag
+
+    root = tmp_path_factory.mktemp("ui")
+    (root / "corpus").mkdir()
+    shutil.copy(ROOT / "corpus" / "made-in-china-2025-explained.txt", root / "corpus")
+    settings = load_settings(env={}, corpus_dir=root / "corpus", index_dir=root / "index", port=str(free_port()))
+    rag = Rag(settings)
+    rag.build(log=lambda *_: None)
+    return rag
+
+
+@pytest.fixture(scope="session")
+def ui_url(ui_rag):
+    """The chat app launched in-process on a free loopback port; closed after the session."""
+    from rag.ui import build_app, launch
+
+    demo = build_app(ui_rag, reports_dir=ui_rag.settings.corpus_dir.parent / "reports")
+    url = launch(demo, ui_rag.settings)
+    yield url
+    demo.close()
+
+
+class FakeGenerator:
+    """Scripted chat model: each `stream` call plays the next reply in small pieces.
+
+    A reply is a string, a callable of the messages returning one, an exception to raise at
+    once, or a list of pieces in which an exception is raised when reached (a mid-stream
+    failure). The last reply repeats. `calls` records the messages of every call.
+    """
+
+    def __init__(self, *replies, piece: int = 5):
+        self.replies = list(replies) or [""]
+        self.piece = piece
+        self.calls: list[list[dict]] = []
+
+    def stream(self, messages):
+        self.calls.append(messages)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if callable(reply) and not isinstance(reply, type):
+            reply = reply(messages)
+        if isinstance(reply, BaseException):
+            raise reply
+        pieces = reply if isinstance(reply, list) else [reply[i:i + self.piece] for i in range(0, len(reply), self.piece)]
+        for p in pieces:
+            if isinstance(p, BaseException):
+                raise p
+            yield p
+
+
+@pytest.fixture
+def fake_generator():
+    return FakeGenerator
