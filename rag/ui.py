@@ -1,0 +1,283 @@
+"""The chat app behind `rag serve`: streamed answers with clickable citations, sources, corpus and eval.
+
+Loopback only unless --expose; nothing is fetched from the internet (system fonts, analytics off,
+no share link). Rendering lives in ui_render.py; this module wires it to gradio and to `Rag`.
+"""
+
+import ipaddress
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from .config import BACKENDS, MODES, Settings
+from .errors import RagError
+from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
+from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, latest_report, render_chat, render_corpus,
+                        render_document, render_eval, render_sources, safe_upload_name)
+
+log = logging.getLogger(__name__)
+REPORTS_DIR = Path("eval/reports")
+
+
+def check_host(host: str, expose: bool) -> None:
+    """Refuse to listen beyond this machine unless the user asked for it with --expose."""
+    if expose:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise RagError(f"--host {host!r} is not a loopback address; use --host 127.0.0.1, "
+                       "or add --expose to serve other machines on purpose")
+
+
+def auth_pair(settings: Settings) -> tuple[str, str] | None:
+    user, password = settings.auth_user, settings.auth_password
+    if bool(user) != bool(password):
+        missing = "RAG_AUTH_PASSWORD" if user else "RAG_AUTH_USER"
+        raise RagError(f"{missing} is empty but its partner is set; set both RAG_AUTH_USER and "
+                       "RAG_AUTH_PASSWORD, or neither")
+    return (user, password) if user else None
+
+
+def serve(settings: Settings, expose: bool = False) -> None:
+    """Start the app on settings.host:settings.port and block until interrupted."""
+    check_host(settings.host, expose)
+    auth = auth_pair(settings)
+    from .pipeline import Rag
+
+    rag = Rag(settings)
+    try:  # load the model and index now so the first question is fast
+        rag.index
+    except RagError as e:
+        print(f"warning: {e}; the app starts anyway and can index uploads")
+    if expose and not auth:
+        print("warning: serving beyond this machine without a login; set RAG_AUTH_USER and RAG_AUTH_PASSWORD")
+    demo = build_app(rag)
+    url = launch(demo, settings, auth=auth)
+    print(f"Serving {url} ({'exposed on ' + settings.host if expose else 'this machine only'}"
+          f"{', login required' if auth else ''}); press Ctrl+C to stop", flush=True)
+    demo.block_thread()
+
+
+def launch(demo, settings: Settings, auth=None) -> str:
+    """Start the server in the background on the checked host, with nothing external; returns its URL."""
+    try:
+        _, url, _ = demo.launch(
+            server_name=settings.host, server_port=settings.port, share=False, auth=auth,
+            prevent_thread_lock=True, quiet=True, show_error=False, ssr_mode=False, pwa=False,
+            mcp_server=False, enable_monitoring=False, run_history=False, footer_links=["api"],
+            max_file_size=f"{settings.upload_max_mb}mb", theme=theme(), css=CSS)
+    except OSError as e:
+        raise RagError(f"cannot listen on {settings.host}:{settings.port} ({e}); pass a free --port") from None
+    return url
+
+
+# ---------------------------------------------------------------- handlers (plain functions, tested directly)
+
+
+def reveal(shown: str, piece: str, steps: int = 20):
+    """`shown + piece` in growing prefixes, a few words at a time: a whole answer that arrives at
+    once (extractive) still builds up on screen; short streamed pieces (LLM tokens) pass straight on."""
+    if len(piece) <= 24:
+        yield shown + piece
+        return
+    words = piece.split(" ")
+    step = max(2, -(-len(words) // steps))
+    for i in range(step, len(words), step):
+        yield shown + " ".join(words[:i])
+    yield shown + piece
+
+
+def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float = 0.02):
+    """Stream (turns, answer) as the answer builds; a RagError becomes an error turn, never a traceback."""
+    turns = list(turns or [])
+    history = [(t["question"], t["answer"].text) for t in turns if t.get("answer") is not None]
+    question = question if isinstance(question, str) else ""
+    try:
+        if question.strip():  # show the question at once, before retrieval finishes
+            yield turns + [{"question": question, "partial": ""}], None
+        if backend == "llm" and not (rag.settings.llm_base_url and rag.settings.llm_model):
+            raise RagError("the llm backend needs RAG_LLM_BASE_URL and RAG_LLM_MODEL; use the extractive backend")
+        shown = ""
+        for event in rag.ask_stream(question, history, k=int(k) if k else None, mode=mode or None,
+                                    backend=backend or None):
+            if isinstance(event, str):
+                for shown in reveal(shown, event):
+                    yield turns + [{"question": question, "partial": shown}], None
+                    if len(event) > 24:
+                        time.sleep(delay)
+            else:
+                yield turns + [{"question": question, "answer": event}], event
+                return
+    except RagError as e:
+        yield turns + [{"question": question, "error": str(e)}], None
+    except Exception as e:  # never show a traceback in the chat; the server log keeps it
+        log.exception("answering %r failed", question)
+        yield turns + [{"question": question, "error": f"something went wrong ({type(e).__name__}); "
+                                                       "see the server log"}], None
+
+
+def open_document(rag, doc_id, start, end) -> str:
+    """The document view for an indexed document only (looked up by id, never by path)."""
+    try:
+        start, end = int(start), int(end)
+        documents = rag.index.documents
+    except (TypeError, ValueError):
+        return document_placeholder("That citation has no valid position; ask the question again.")
+    except RagError as e:
+        return document_placeholder(str(e))
+    doc = documents.get(doc_id) if isinstance(doc_id, str) else None
+    if doc is None:
+        return document_placeholder(f"{str(doc_id)[:200]!r} is not in the index; ask the question again.")
+    return render_document(doc, start, end)
+
+
+def corpus_html(rag) -> str:
+    try:
+        return render_corpus(rag.index.manifest)
+    except RagError as e:
+        return render_corpus(None, str(e))
+
+
+_UPLOAD_LOCK = threading.Lock()  # one re-index at a time from this app
+
+
+def add_document(rag, path, name: str | None = None) -> str:
+    """Copy an uploaded file into corpus_dir under a safe name and re-index; returns a status line."""
+    from .load import LoadError, parse_bytes
+
+    src = Path(path)
+    name = safe_upload_name(name or src.name)
+    limit = rag.settings.upload_max_mb
+    size = src.stat().st_size
+    if size > limit * 2**20:
+        raise RagError(f"{name} is {size / 2**20:.1f} MB, over the {limit} MB upload limit; "
+                       "split it or raise RAG_UPLOAD_MAX_MB")
+    try:
+        parse_bytes(src.read_bytes(), Path(name).suffix.lower(), name)
+    except LoadError as e:
+        raise RagError(f"cannot add {name}: {e}; fix the file and upload it again") from None
+    corpus = Path(rag.settings.corpus_dir)
+    corpus.mkdir(parents=True, exist_ok=True)
+    target = corpus / name
+    replaced = target.exists()
+    tmp = corpus / f".upload-{uuid.uuid4().hex}"  # hidden, so a concurrent index run skips it
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+    with _UPLOAD_LOCK:
+        report = rag.build(log=lambda *_: None)
+    entry = next((d for d in rag.index.manifest["documents"] if d["id"] == name), None)
+    if entry is None:
+        reason = next((s.reason for s in report.skipped if s.path == name), "it was skipped")
+        raise RagError(f"{name} was saved but not indexed ({reason})")
+    verb = "Replaced" if replaced else "Added"
+    chunks = f"{entry['chunks']} chunk{'' if entry['chunks'] == 1 else 's'}"
+    return f"{verb} {name}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
+
+
+# ---------------------------------------------------------------- layout
+
+
+def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
+    """The gradio Blocks app for one `Rag`; launch it with `launch`."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    import gradio as gr
+
+    s = rag.settings
+    backends = [b for b in BACKENDS if b != "llm" or (s.llm_base_url and s.llm_model)]
+
+    def on_ask(question, turns, k, mode, backend):
+        for new_turns, answer in respond(rag, question, turns, k, mode, backend, delay):
+            if answer is None:  # a partial answer, or an error that ends the stream
+                final = None if "error" in new_turns[-1] else gr.skip()
+                yield render_chat(new_turns), gr.skip(), final, new_turns, ""
+            else:
+                docs = _documents(rag)
+                yield render_chat(new_turns), render_sources(answer, docs), answer.to_dict(), new_turns, ""
+
+    def on_cite(evt: gr.EventData):
+        data = evt._data if isinstance(evt._data, dict) else {}
+        return open_document(rag, data.get("doc"), data.get("start"), data.get("end"))
+
+    def on_clear():
+        return render_chat([]), render_sources(None, {}), document_placeholder(), None, []
+
+    def on_upload(path):
+        if not path:
+            return gr.skip(), gr.skip()
+        try:
+            status = f'<div class="ok-text">\u2714 {esc(add_document(rag, path))}</div>'
+        except RagError as e:
+            status = f'<div class="error-text">\u26a0 {esc(e)}</div>'
+        except Exception as e:  # a disk or index failure: one line here, the traceback in the server log
+            log.exception("upload of %s failed", path)
+            status = f'<div class="error-text">\u26a0 could not add the file ({esc(type(e).__name__)}: {esc(e)})</div>'
+        return status, corpus_html(rag)
+
+    with gr.Blocks(title="Ask the corpus", analytics_enabled=False) as demo:
+        turns = gr.State([])
+        gr.HTML('<div class="app-head"><span class="app-title">Ask the corpus</span><span class="app-sub">Answers '
+                "quote the indexed documents; click [n] to read a passage in context. Runs offline.</span></div>",
+                js_on_load=None)
+        with gr.Tabs():
+            with gr.Tab("Chat"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        chat = gr.HTML(render_chat([]), js_on_load=CITE_JS, elem_id="chat", autoscroll=True,
+                                       max_height=640, container=True, padding=True)
+                        with gr.Row(equal_height=True):
+                            question = gr.Textbox(placeholder="Ask a question about the documents\u2026",
+                                                  show_label=False, scale=6, elem_id="question", max_lines=4)
+                            with gr.Column(scale=1, min_width=120):
+                                ask = gr.Button("Ask", variant="primary", elem_id="ask")
+                                clear = gr.Button("Clear chat", size="sm", variant="secondary", elem_id="clear")
+                        with gr.Accordion("Settings", open=False):
+                            with gr.Row():
+                                k = gr.Slider(1, 20, value=s.top_k, step=1, label="Passages to retrieve")
+                                mode = gr.Radio(list(MODES), value=s.mode, label="Retrieval mode")
+                                backend = gr.Radio(backends, value=s.backend if s.backend in backends else backends[0],
+                                                   label="Answer backend",
+                                                   info=None if "llm" in backends else
+                                                   "llm needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
+                        with gr.Accordion("Answer as JSON", open=False):
+                            answer_json = gr.JSON(label="Latest answer")
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(render_sources(None, {}), js_on_load=CITE_JS, elem_id="sources")
+                        viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")
+            with gr.Tab("Corpus") as corpus_tab:
+                corpus = gr.HTML(js_on_load=None, elem_id="corpus")
+                upload = gr.File(label=f"Add a document ({' '.join(UPLOAD_SUFFIXES)}; up to {s.upload_max_mb} MB)",
+                                 file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="upload")
+                upload_status = gr.HTML(js_on_load=None, elem_id="upload-status")
+            with gr.Tab("Eval") as eval_tab:
+                evaluation = gr.HTML(js_on_load=None, elem_id="eval")
+
+        outputs = [chat, sources, answer_json, turns, question]
+        ask.click(on_ask, [question, turns, k, mode, backend], outputs, api_name="ask", concurrency_limit=16,
+                  show_progress="hidden")
+        question.submit(on_ask, [question, turns, k, mode, backend], outputs, api_visibility="undocumented",
+                        concurrency_limit=16, show_progress="hidden")
+        for panel in (chat, sources):
+            panel.cite(on_cite, None, viewer, api_visibility="undocumented", show_progress="hidden",
+                       concurrency_limit=4)
+        clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns], api_name="clear")
+        upload.upload(on_upload, upload, [upload_status, corpus], api_name="upload", concurrency_limit=1)
+        corpus_tab.select(lambda: corpus_html(rag), None, corpus, api_visibility="undocumented")
+        eval_tab.select(lambda: render_eval(latest_report(reports_dir)), None, evaluation,
+                        api_visibility="undocumented")
+        demo.load(lambda: (corpus_html(rag), render_eval(latest_report(reports_dir))), None, [corpus, evaluation],
+                  api_visibility="undocumented")
+    return demo
+
+
+def _documents(rag) -> dict:
+    try:
+        return rag.index.documents
+    except RagError:
+        return {}

@@ -1,0 +1,305 @@
+"""Pure HTML for the chat app: answers with clickable [n], sources, the document view, corpus and eval.
+
+Documents are untrusted, so every piece of document or user text goes through `esc` before it
+reaches the page. Nothing here imports gradio; the functions are plain str -> str and unit-tested.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html import escape
+from pathlib import Path
+
+from .errors import RagError
+from .types import Answer, Citation, Hit
+
+UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+CONTEXT_CHARS = 260  # surrounding text shown on each side of a quoted span
+VIEW_CHARS = 120_000  # a document view shows at most this much text around the span
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def esc(text) -> str:
+    return escape(str(text), quote=True)
+
+
+# ---------------------------------------------------------------- chat
+
+
+def _link(c: Citation, label: str, cls: str = "cite") -> str:
+    return (f'<a class="{cls}" href="#" role="button" data-doc="{esc(c.doc_id)}" data-start="{c.start}" '
+            f'data-end="{c.end}" data-n="{c.n}" title="{esc(c.title)}: open the passage in its document">'
+            f"{label}</a>")
+
+
+def _inline(text: str, by_n: dict[int, Citation]) -> str:
+    """Escape text and turn each `[n]` that has a citation into a link."""
+    out, pos = [], 0
+    for m in _MARKER.finditer(text):
+        c = by_n.get(int(m.group(1)))
+        if c is None:
+            continue
+        out.append(esc(text[pos:m.start()]))
+        out.append(_link(c, f"[{c.n}]"))
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def answer_body(answer: Answer) -> str:
+    """The answer text with linked markers; sentences without verified support are marked."""
+    by_n = {c.n: c for c in answer.citations}
+    text, spans, missing = answer.text, [], []
+    for sentence in dict.fromkeys(s for s in answer.flagged if s and s.strip()):
+        i = text.find(sentence)
+        if i < 0 or any(a < i + len(sentence) and i < b for a, b in spans):
+            missing.append(sentence)
+        else:
+            spans.append((i, i + len(sentence)))
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        out.append(_inline(text[pos:a], by_n))
+        out.append('<span class="flagged" title="Not verified against the sources">'
+                   f'<span class="flag-icon" aria-hidden="true">\u26a0</span>{_inline(text[a:b], by_n)}</span>')
+        pos = b
+    out.append(_inline(text[pos:], by_n))
+    html = f'<div class="answer-text">{"".join(out)}</div>'
+    if answer.flagged:
+        html += ('<div class="flag-note">\u26a0 Marked sentences were written by the language model '
+                 "without verified support in the sources; check them before relying on them.")
+        if missing:
+            html += "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in missing) + "</ul>"
+        html += "</div>"
+    return html
+
+
+def render_turn(question: str, answer: Answer | None = None, partial: str | None = None,
+                error: str | None = None) -> str:
+    """One exchange: the user's question and the assistant's (partial, final or error) reply."""
+    user = f'<div class="msg user"><div class="bubble">{esc(question)}</div></div>' if question else ""
+    if error is not None:
+        body, cls = f'<div class="error-text">\u26a0 {esc(error)}</div>', "error"
+    elif answer is not None and answer.refused:
+        body = ('<div class="badge refused-badge">Not in the corpus</div>'
+                f'<div class="answer-text">{esc(answer.text)}</div>'
+                '<div class="hint">The closest passages are listed under Sources; none of them answers the '
+                "question.</div>")
+        cls = "refused"
+    elif answer is not None:
+        body, cls = answer_body(answer), "answer"
+    else:
+        body = f'<div class="answer-text">{esc(partial or "")}<span class="cursor">\u258d</span></div>'
+        cls = "streaming"
+    notice = f'<div class="notice">{esc(answer.notice)}</div>' if answer is not None and answer.notice else ""
+    return f'{user}<div class="msg bot {cls}"><div class="bubble">{body}{notice}</div></div>'
+
+
+def render_chat(turns: list[dict]) -> str:
+    """The whole conversation; `turns` are dicts with question and answer/partial/error."""
+    if not turns:
+        return ('<div class="chat-empty"><p><b>Ask a question about the indexed documents.</b></p>'
+                "<p>Answers quote the documents; click a marker like <b>[1]</b> to read the passage "
+                "in its document.</p></div>")
+    return '<div class="chat">' + "".join(
+        render_turn(t["question"], t.get("answer"), t.get("partial"), t.get("error")) for t in turns) + "</div>"
+
+
+# ---------------------------------------------------------------- sources
+
+
+def context_window(text: str, start: int, end: int, chars: int = CONTEXT_CHARS) -> tuple[int, int]:
+    """A window around [start, end) widened by about `chars` and snapped to word boundaries."""
+    a, b = max(0, start - chars), min(len(text), end + chars)
+    if a > 0:
+        sp = text.find(" ", a, start)
+        a = sp + 1 if sp >= 0 else a
+    if b < len(text):
+        sp = text.rfind(" ", end, b)
+        b = sp if sp >= 0 else b
+    return a, b
+
+
+def highlighted(text: str, start: int, end: int, a: int, b: int, mark_id: str = "") -> str:
+    """Escaped text[a:b] with text[start:end] wrapped in <mark>, ellipses where cut."""
+    ident = f' id="{esc(mark_id)}"' if mark_id else ""
+    return ("\u2026" if a > 0 else "") + esc(text[a:start]) + f'<mark class="span"{ident}>' + \
+        esc(text[start:end]) + "</mark>" + esc(text[end:b]) + ("\u2026" if b < len(text) else "")
+
+
+def render_sources(answer: Answer | None, documents: dict) -> str:
+    """Every cited passage (title, score, quote highlighted in context) or the closest passages."""
+    if answer is None:
+        return '<div class="panel-empty">Sources for the latest answer appear here.</div>'
+    if answer.citations:
+        cards = [_citation_card(c, documents) for c in answer.citations]
+        return f'<div class="sources"><div class="panel-title">Sources ({len(cards)})</div>{"".join(cards)}</div>'
+    if not answer.hits:
+        return '<div class="panel-empty">No passages were retrieved.</div>'
+    head = ("Closest passages \u2014 none answers the question" if answer.refused else "Retrieved passages")
+    cards = [_hit_card(h) for h in answer.hits]
+    return f'<div class="sources closest"><div class="panel-title">{head}</div>{"".join(cards)}</div>'
+
+
+def _citation_card(c: Citation, documents: dict) -> str:
+    doc = documents.get(c.doc_id)
+    text = doc.text if doc is not None and doc.text[c.start:c.end] == c.quote else None
+    if text is None:  # index changed since the answer: show the stored quote alone
+        body = f'<mark class="span">{esc(c.quote)}</mark>'
+    else:
+        body = highlighted(text, c.start, c.end, *context_window(text, c.start, c.end))
+    page = f" \u00b7 page {c.page}" if c.page else ""
+    return (f'<div class="src" id="src-{c.n}"><div class="src-head">{_link(c, f"[{c.n}]", "cite src-n")} '
+            f'<span class="src-title">{esc(c.title)}</span></div>'
+            f'<div class="src-meta">{esc(c.doc_id)}{page} \u00b7 score {c.score:.3f} \u00b7 support {c.support:.2f}'
+            f' \u00b7 {_link(c, "open in document", "cite open")}</div>'
+            f'<div class="src-text">{body}</div></div>')
+
+
+def _hit_card(h: Hit) -> str:
+    ch = h.chunk
+    fake = Citation(n=h.rank, doc_id=ch.doc_id, title=ch.title, start=ch.start, end=ch.end, quote="", score=h.score)
+    page = f" \u00b7 page {ch.page}" if ch.page else ""
+    return (f'<div class="src"><div class="src-head"><span class="rank">{h.rank}.</span> '
+            f'<span class="src-title">{esc(ch.title)}</span></div>'
+            f'<div class="src-meta">{esc(ch.doc_id)}{page} \u00b7 score {h.score:.3f} \u00b7 '
+            f'{_link(fake, "open in document", "cite open")}</div>'
+            f'<div class="src-text">{esc(ch.text)}</div></div>')
+
+
+# ---------------------------------------------------------------- document view
+
+
+def render_document(doc, start: int, end: int, limit: int = VIEW_CHARS) -> str:
+    """A document's text with [start, end) highlighted as `#focus`; very long texts are windowed."""
+    text = doc.text
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    if end < start:
+        start, end = end, start
+    if len(text) <= limit:
+        a, b = 0, len(text)
+    else:
+        a = max(0, min(start - limit // 2, len(text) - limit))
+        b = min(len(text), a + limit)
+    note = "" if (a, b) == (0, len(text)) else \
+        f'<div class="hint">Showing characters {a:,}\u2013{b:,} of {len(text):,}.</div>'
+    return (f'<div class="doc-view"><div class="doc-head"><span class="src-title">{esc(doc.title)}</span>'
+            f'<span class="src-meta"> \u00b7 {esc(doc.id)} \u00b7 characters {start:,}\u2013{end:,}</span></div>'
+            f'{note}<div class="doc-text">{highlighted(text, start, end, a, b, "focus")}</div></div>')
+
+
+def document_placeholder(message: str = "Click a citation to read the passage in its document.") -> str:
+    return f'<div class="panel-empty">{esc(message)}</div>'
+
+
+# ---------------------------------------------------------------- corpus
+
+
+def _stamp(value: str) -> str:
+    """'20261128T132442' or an ISO time -> '2026-11-28 13:24:42 UTC'."""
+    m = re.fullmatch(r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)", value or "")
+    if m:
+        return "{}-{}-{} {}:{}:{} UTC".format(*m.groups())
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)Z?", value or "")
+    return f"{m.group(1)} {m.group(2)} UTC" if m else (value or "unknown")
+
+
+def render_corpus(manifest: dict | None, error: str = "") -> str:
+    """The indexed documents with chunk counts and index times."""
+    if manifest is None:
+        return f'<div class="panel-empty">\u26a0 {esc(error or "no index yet")}</div>'
+    docs = manifest.get("documents", [])
+    rows = "".join(
+        f'<tr><td>{esc(d.get("title", ""))}</td><td class="mono">{esc(d.get("id", ""))}</td>'
+        f'<td class="num">{int(d.get("chunks", 0))}</td><td>{esc(_stamp(d.get("indexed_at", "")))}</td></tr>'
+        for d in docs)
+    total = sum(int(d.get("chunks", 0)) for d in docs)
+    when = esc(_stamp(manifest.get("built_at", "")))
+    return (f'<div class="corpus"><div class="panel-title">{_n(len(docs), "document")}, {_n(total, "chunk")} '
+            f"\u00b7 last indexed {when}</div>"
+            '<table class="table"><thead><tr><th>Title</th><th>File</th><th class="num">Chunks</th>'
+            f"<th>Indexed at</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def safe_upload_name(name: str) -> str:
+    """A plain file name for corpus/: no directories, no hidden files, only the allowed types."""
+    base = re.split(r"[\\/]", str(name or ""))[-1].strip()
+    stem, dot, suffix = base.rpartition(".")
+    suffix = "." + suffix.lower() if dot else ""
+    if suffix not in UPLOAD_SUFFIXES:
+        raise RagError(f"cannot add {base!r}: file type {suffix or '(none)'} is not supported; "
+                       f"upload one of {' '.join(UPLOAD_SUFFIXES)}")
+    if base.startswith(".") or not stem.strip(". "):
+        raise RagError(f"cannot add {base!r}: hidden or unnamed files are not indexed; rename it, e.g. notes{suffix}")
+    clean = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.ASCII).strip(" ._") or "upload"
+    clean = re.sub(r"\s+", " ", clean)[:100]
+    return clean + suffix
+
+
+# ---------------------------------------------------------------- eval
+
+
+def latest_report(root: Path) -> dict | None:
+    """The newest report.json under root (with the .md and .png beside it, else the newest ones)."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+
+    def newest(pattern):
+        files = [p for p in root.rglob(pattern) if p.is_file() and not p.name.startswith(".")]
+        return max(files, key=lambda p: p.stat().st_mtime, default=None)
+
+    found = {"json": newest("report.json")}
+    where = found["json"].parent if found["json"] else None
+    for kind in ("md", "png"):
+        beside = sorted(where.glob(f"*.{kind}"), key=lambda p: p.stat().st_mtime) if where else []
+        found[kind] = beside[-1] if beside else newest(f"*.{kind}")
+    return found if any(found.values()) else None
+
+
+def _metric_rows(data, prefix: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    rows = []
+    if isinstance(data, dict) and depth < 3:
+        for k, v in data.items():
+            rows += _metric_rows(v, f"{prefix}{k}" if not prefix else f"{prefix}.{k}", depth + 1)
+    elif isinstance(data, bool) or data is None:
+        pass
+    elif isinstance(data, (int, float)):
+        rows.append((prefix, f"{data:.4f}" if isinstance(data, float) else str(data)))
+    elif isinstance(data, str) and depth == 1 and len(data) < 80:
+        rows.append((prefix, data))
+    return rows
+
+
+def render_eval(found: dict | None, max_rows: int = 60) -> str:
+    """The latest eval report as a metrics table and plot, or how to make one."""
+    if not found:
+        return ('<div class="panel-empty">No eval report yet \u2014 run <code>rag eval</code>, '
+                "then open this tab again.</div>")
+    parts = []
+    if found.get("json"):
+        try:
+            data = json.loads(found["json"].read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            data, parts = None, [f'<div class="panel-empty">\u26a0 cannot read {esc(found["json"])}: {esc(e)}</div>']
+        if data is not None:
+            metrics = data.get("metrics", data) if isinstance(data, dict) else {}
+            rows = _metric_rows(metrics)[:max_rows]
+            body = "".join(f'<tr><td class="mono">{esc(k)}</td><td class="num">{esc(v)}</td></tr>' for k, v in rows)
+            parts.append(f'<table class="table metrics"><thead><tr><th>Metric</th><th class="num">Value</th></tr>'
+                         f"</thead><tbody>{body}</tbody></table>")
+    if found.get("png"):
+        data = base64.b64encode(found["png"].read_bytes()).decode()
+        parts.append(f'<img class="plot" alt="eval plot" src="data:image/png;base64,{data}">')
+    if found.get("md"):
+        text = esc(found["md"].read_text(encoding="utf-8", errors="replace"))
+        parts.append(f'<details{"" if found.get("json") else " open"}><summary>{esc(found["md"].name)}</summary>'
+                     f'<pre class="report-md">{text}</pre></details>')
+    shown = next(p for p in (found.get("json"), found.get("md"), found.get("png")) if p)
+    head = f'<div class="panel-title">Latest eval report \u00b7 {esc(shown.parent.name)}/{esc(shown.name)}</div>'
+    return f'<div class="eval">{head}{"".join(parts)}</div>'
