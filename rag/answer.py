@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from .chunk import page_at
 from .errors import RagError
 from .lexical import tokenize
 from .store import Index
@@ -159,15 +160,9 @@ def make_citation(index: Index, n: int, doc_id: str, start: int, end: int, score
     doc = index.documents.get(doc_id)
     if doc is None or not 0 <= start < end <= len(doc.text):
         raise RagError(f"citation [{n}] points outside {doc_id!r}; run `rag index --rebuild`")
-    page = None
-    starts = doc.metadata.get("page_starts")
-    if starts:
-        import bisect
-
-        page = bisect.bisect_right(starts, start)
     return Citation(n=n, doc_id=doc_id, title=doc.title, start=start, end=end,
                     quote=doc.text[start:end], score=round(float(score), 6),
-                    support=round(float(support), 4), page=page)
+                    support=round(float(support), 4), page=page_at(doc, start))
 
 
 def verify(index: Index, citation: Citation) -> bool:

@@ -46,7 +46,6 @@ class Rag:
             if self._index is None or version != self._version:
                 from .store import open_index
 
-                self.embedder  # torch before faiss
                 self._index = open_index(self.settings)
                 self._version = version
             return self._index

