@@ -1,0 +1,451 @@
+"""`rag eval`: score retrieval and answers on eval/gold.jsonl and gate them against eval/baseline.json.
+
+Evidence units: each gold quote is located in its document; quotes that touch (only whitespace
+between them) form one unit, since two consecutive sentences are one piece of evidence. A
+retrieved passage (a chunk, or adjacent chunks the retriever merged) is relevant when it overlaps
+a unit no better-ranked passage already covered, so recall@k is "share of the evidence in the
+top k" and does not depend on where chunk boundaries fall.
+Quotes that no longer occur in their document make the question stale: it is named, not scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RagError
+
+K = 10  # retrieval depth scored
+CUTOFFS = (1, 3, 5, 10)
+TOLERANCE = 0.03  # absolute: a quality metric may fall this far below the baseline
+LATENCY_FACTOR, LATENCY_SLACK_MS = 3.0, 50.0  # loose, machines differ: p <= 3 x baseline + 50 ms
+KINDS = ("factoid", "paraphrase", "multi", "unanswerable")
+TOLERANCE_NOTE = (f"A quality metric fails the gate when it falls more than {TOLERANCE} (absolute) below "
+                  f"the baseline; latency p50/p95 fail above {LATENCY_FACTOR:g} x baseline + "
+                  f"{LATENCY_SLACK_MS:g} ms. Stale gold quotes also fail the gate.")
+
+
+@dataclass(frozen=True)
+class Gold:
+    id: str
+    question: str
+    answer: str | None
+    doc_id: str | None
+    quotes: tuple[str, ...]
+    answerable: bool
+    kind: str
+
+
+def load_gold(path: Path) -> list[Gold]:
+    """Parse and validate the gold JSONL; a bad line is one RagError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise RagError(f"gold set {path} not found; pass --gold pointing at a JSONL file")
+    items, seen = [], set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            g = Gold(str(d["id"]), d["question"], d.get("answer"), d.get("doc_id"),
+                     tuple(d.get("quotes") or ()), bool(d["answerable"]), d["kind"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise RagError(f"{path}:{n} is not a gold item ({type(e).__name__}: {e}); "
+                           f"each line needs id, question, answerable, kind") from None
+        problem = ("duplicate id" if g.id in seen else f"kind {g.kind!r} not in {KINDS}" if g.kind not in KINDS
+                   else "answerable item needs answer, doc_id and quotes"
+                   if g.answerable and not (g.answer and g.doc_id and g.quotes) else "")
+        if problem:
+            raise RagError(f"{path}:{n} ({g.id}): {problem}; fix that line")
+        seen.add(g.id)
+        items.append(g)
+    return items
+
+
+def evidence(g: Gold, documents: dict) -> tuple[list[tuple[int, int]], str]:
+    """(merged evidence spans, reason the question is stale or '')."""
+    doc = documents.get(g.doc_id)
+    if doc is None:
+        return [], f"document {g.doc_id!r} is not in the index"
+    spans = []
+    for n, q in enumerate(g.quotes, start=1):
+        hits = [m.start() for m in re.finditer(re.escape(q), doc.text)]
+        if not hits:
+            return [], f"quote {n} is no longer in {g.doc_id}: \u201c{q[:80]}\u201d"
+        spans += [(s, s + len(q)) for s in hits]
+    merged = []
+    for s, e in sorted(spans):
+        if merged and not doc.text[merged[-1][1]:s].strip():
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged, ""
+
+
+def overlaps(doc_a: str, s: int, e: int, doc_b: str, spans) -> list[int]:
+    return [i for i, (a, b) in enumerate(spans) if doc_a == doc_b and s < b and a < e]
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "").lower()
+    text = re.sub(r"\[\d+\]", " ", text)  # citation markers must not match numeric answers
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+def contains(answer: str, expected: str) -> bool:
+    return f" {normalise(expected)} " in f" {normalise(answer)} "
+
+
+def score_question(rag, g: Gold, spans: list) -> tuple[dict, dict, dict, float]:
+    """(record, passage run, document run, ask seconds) for one question."""
+    hits = rag.search(g.question, k=K)
+    started = time.perf_counter()
+    ans = rag.ask(g.question)
+    seconds = time.perf_counter() - started
+    prun, drun, credited = {}, {}, set()
+    for h in hits:
+        c = h.chunk
+        new = [i for i in overlaps(c.doc_id, c.start, c.end, g.doc_id, spans) if i not in credited]
+        credited.update(new)
+        # A chunk covering two new units takes two consecutive places (rare; only non-touching quotes).
+        for item in [f"E{i}" for i in new] or [f"{c.doc_id}:{c.start}"]:
+            prun[item] = 1.0 / (len(prun) + 1)  # strictly falling: ranx must keep this order
+        drun.setdefault(c.doc_id, 1.0 / (len(drun) + 1))
+    hit_rank = next((h.rank for h in hits if overlaps(h.chunk.doc_id, h.chunk.start, h.chunk.end, g.doc_id, spans)),
+                    None)
+    cites = [[c.doc_id, c.start, c.end, bool(overlaps(c.doc_id, c.start, c.end, g.doc_id, spans))]
+             for c in ans.citations]
+    rec = {"kind": g.kind, "answerable": g.answerable,
+           "hit_rank": hit_rank if g.answerable else None,
+           "doc_rank": next((h.rank for h in hits if h.chunk.doc_id == g.doc_id), None) if g.answerable else None,
+           "covered": [len(credited), len(spans)] if g.answerable else None,
+           "top5": [[h.chunk.doc_id, h.chunk.start, h.chunk.end] for h in hits[:5]],
+           "answer_ok": (not ans.refused and contains(ans.text, g.answer)) if g.answerable else None,
+           "refused": ans.refused, "citations": cites,
+           "citation_precision": round(sum(c[3] for c in cites) / len(cites), 4) if cites and g.answerable else None}
+    return rec, prun, drun, seconds
+
+
+def ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
+    import warnings
+
+    from ranx import Qrels, Run, evaluate
+
+    if not qrels:
+        return {m: None for m in metrics}
+    run = {q: (run.get(q) or {"\u2205": 0.0}) for q in qrels}  # ranx rejects empty rankings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64 cast notice inside ranx
+        out = evaluate(Qrels(qrels), Run(run), metrics, make_comparable=True)
+    return {m: round(float(out[m]), 4) for m in metrics}
+
+
+def run_eval(rag, gold: list[Gold]) -> dict:
+    """Score every question: metrics, recall@k curves, per-question records and stale questions."""
+    import numpy as np
+
+    documents = rag.index.documents
+    rag.ask(gold[0].question if gold else "warm up")  # model load is not question latency
+    questions, stale, runs, latencies = {}, [], {"passage": ({}, {}), "document": ({}, {})}, []
+    for g in gold:
+        spans, why = evidence(g, documents) if g.answerable else ([], "")
+        if why:
+            stale.append({"id": g.id, "question": g.question, "reason": why})
+            continue
+        rec, prun, drun, seconds = score_question(rag, g, spans)
+        latencies.append(1000 * seconds)
+        questions[g.id] = dict(rec, latency_ms=round(1000 * seconds, 1))
+        if g.answerable:
+            runs["passage"][0][g.id], runs["passage"][1][g.id] = {f"E{i}": 1 for i in range(len(spans))}, prun
+            runs["document"][0][g.id], runs["document"][1][g.id] = {g.doc_id: 1}, drun
+    names = [f"hit_rate@{k}" for k in CUTOFFS] + [f"recall@{k}" for k in range(1, K + 1)] + ["mrr@10", "ndcg@10"]
+    metrics, curves = {}, {}
+    for level, (qrels, run) in runs.items():
+        got = ranx_scores(qrels, run, names)
+        curves[level] = [got[f"recall@{k}"] for k in range(1, K + 1)]
+        for m in names:
+            if not m.startswith("recall@") or int(m.split("@")[1]) in CUTOFFS:
+                metrics[f"{level}/{m.replace('hit_rate', 'hit')}"] = got[m]
+    answerable = [r for r in questions.values() if r["answerable"]]
+    unanswerable = [r for r in questions.values() if not r["answerable"]]
+    cites = [c for r in answerable for c in r["citations"]]
+    refused_right = sum(r["refused"] for r in unanswerable)
+    refused_all = refused_right + sum(r["refused"] for r in answerable)
+    metrics["answer/contains"] = _ratio(sum(bool(r["answer_ok"]) for r in answerable), len(answerable))
+    metrics["answer/citation_precision"] = _ratio(sum(c[3] for c in cites), len(cites))
+    metrics["refusal/precision"] = _ratio(refused_right, refused_all) if unanswerable else None
+    metrics["refusal/recall"] = _ratio(refused_right, len(unanswerable))
+    for p in (50, 95):
+        metrics[f"latency/p{p}_ms"] = round(float(np.percentile(latencies, p)), 1) if latencies else None
+    return {"metrics": metrics, "curves": curves, "stale": stale, "questions": questions}
+
+
+def _ratio(a: float, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def describe(rag, gold_path: Path, gold: list[Gold]) -> dict:
+    from dataclasses import fields
+
+    s, idx = rag.settings, rag.index
+    # every tuning knob, so `--check` can say which setting moved; not paths, secrets or server options
+    skip = ("llm_api_key", "auth_user", "auth_password", "host", "port", "upload_max_mb", "max_question_chars")
+    tuning = {f.name: getattr(s, f.name) for f in fields(s)
+              if f.name not in skip and isinstance(getattr(s, f.name), (bool, int, float, str))}
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "settings": tuning,
+            "gold": {"path": str(gold_path), "items": len(gold),
+                     "hash": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest()[:16]},
+            "corpus": {d["id"]: d["hash"] for d in idx.manifest["documents"]},
+            "index": {"built_at": idx.manifest.get("built_at"), "chunks": len(idx.chunks)}}
+
+
+def check_index_current(settings) -> None:
+    """The gate must score the corpus as it is now, not an index built before the edit."""
+    from .load import load_corpus
+    from .store import open_index
+
+    docs, _ = load_corpus(Path(settings.corpus_dir))
+    indexed = {d["id"]: d["hash"] for d in open_index(settings).manifest["documents"]}
+    now = {d.id: d.hash for d in docs}
+    changed = sorted(k for k in set(now) | set(indexed) if now.get(k) != indexed.get(k))
+    if changed:
+        raise RagError(f"{settings.corpus_dir}/ changed since {settings.index_dir}/ was built "
+                       f"({', '.join(changed[:5])}); run `rag index` first")
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+def compare(report: dict, base: dict | None) -> dict:
+    """Failed metrics (beyond tolerance) and questions whose outcome got worse than the baseline."""
+    failures, regressed = [], []
+    if base:
+        for name, was in base["metrics"].items():
+            now = report["metrics"].get(name)
+            if was is None or now is None:
+                continue
+            limit = LATENCY_FACTOR * was + LATENCY_SLACK_MS if name.startswith("latency/") else was - TOLERANCE
+            if (now > limit) if name.startswith("latency/") else (now < limit):
+                failures.append({"metric": name, "baseline": was, "now": now, "limit": round(limit, 4)})
+        for qid, now in report["questions"].items():
+            was = base["questions"].get(qid)
+            why = _worse(was, now) if was and was["answerable"] == now["answerable"] else []
+            if why:
+                regressed.append({"id": qid, "why": why, "before": was["top5"], "now": now["top5"]})
+    failures += [{"metric": f"stale:{s['id']}", "baseline": None, "now": s["reason"], "limit": None}
+                 for s in report["stale"]]
+    return {"failures": failures, "regressed": regressed, "tolerance": TOLERANCE_NOTE,
+            "baseline": bool(base), "passed": not failures}
+
+
+def _worse(was: dict, now: dict) -> list[str]:
+    why = []
+    inf = K + 1
+    if now["answerable"]:
+        if (now["hit_rank"] or inf) > (was["hit_rank"] or inf):
+            why.append(f"hit rank {was['hit_rank'] or 'miss'} -> {now['hit_rank'] or 'miss'}")
+        if now["covered"][0] < was["covered"][0]:
+            why.append(f"evidence in top {K} {was['covered'][0]}/{was['covered'][1]} -> {now['covered'][0]}")
+        if now["refused"] and not was["refused"]:
+            why.append("now refused")
+        elif was["answer_ok"] and not now["answer_ok"]:
+            why.append("answer no longer contains the expected answer")
+        if None not in (was["citation_precision"], now["citation_precision"]) \
+                and now["citation_precision"] < was["citation_precision"]:
+            why.append(f"citation precision {was['citation_precision']} -> {now['citation_precision']}")
+    elif was["refused"] and not now["refused"]:
+        why.append("unanswerable question no longer refused")
+    return why
+
+
+# --- output -------------------------------------------------------------------------------------
+
+def summary_table(report: dict, base: dict | None) -> str:
+    bad = {f["metric"] for f in report["gate"]["failures"]}
+    rows = ["| metric | now | baseline | delta | gate |", "| --- | ---: | ---: | ---: | --- |"]
+    for name, now in report["metrics"].items():
+        was = base["metrics"].get(name) if base else None
+        delta = f"{now - was:+.4g}" if now is not None and was is not None else ""
+        rows.append(f"| {name} | {_fmt(now, name)} | {_fmt(was, name)} | {delta} | {'FAIL' if name in bad else 'ok'} |")
+    return "\n".join(rows)
+
+
+def _fmt(v, name: str = "") -> str:
+    return "n/a" if v is None else f"{v:.1f}" if name.startswith("latency/") else f"{v:.4f}"
+
+
+def regression_lines(report: dict) -> list[str]:
+    lines = []
+    for r in report["gate"]["regressed"]:
+        q = report["questions"][r["id"]]
+        lines.append(f"- **{r['id']}** ({q['kind']}): {'; '.join(r['why'])}")
+        if r["before"] == r["now"]:
+            lines.append(f"  - retrieved the same top 5 as before: {_spans(r['now'])}")
+        else:
+            lines.append(f"  - before: {_spans(r['before'])}\n  - now:    {_spans(r['now'])}")
+    return lines
+
+
+def _spans(top: list) -> str:
+    """`doc [s:e] [s:e]; other [s:e]` -- one name per run of passages from the same document."""
+    parts = []
+    for d, s, e in top:
+        if parts and parts[-1][0] == d:
+            parts[-1][1].append(f"[{s}:{e}]")
+        else:
+            parts.append((d, [f"[{s}:{e}]"]))
+    return "; ".join(f"{d} {' '.join(spans)}" for d, spans in parts) or "(nothing)"
+
+
+def markdown(report: dict, base: dict | None) -> str:
+    s, gate = report["settings"], report["gate"]
+    out = [f"# Eval report ({report['created']})", "",
+           f"Mode `{s['mode']}`, model `{s['model']}`, chunk_size {s['chunk_size']}/{s['chunk_overlap']}, "
+           f"top_k {s['top_k']}; {report['gold']['items']} gold questions; index built {report['index']['built_at']}"
+           f" ({report['index']['chunks']} chunks).", "",
+           f"**Gate: {'PASS' if gate['passed'] else 'FAIL'}** "
+           f"({'against eval/baseline.json' if base else 'no baseline for this mode'}). {TOLERANCE_NOTE}", "",
+           summary_table(report, base), ""]
+    if report["stale"]:
+        out += ["## Stale questions (not scored)", ""] + [f"- **{x['id']}**: {x['reason']}" for x in report["stale"]]
+        out += ["", "Fix the quote in the gold file, or restore the text in the corpus.", ""]
+    if gate["regressed"]:
+        out += ["## Questions that got worse (top-5 passages before and now)", ""] + regression_lines(report) + [""]
+    out += ["## Per question", "", "| id | kind | hit rank | evidence | answer | refused | cite prec | ms |",
+            "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
+    for qid, r in report["questions"].items():
+        cov = f"{r['covered'][0]}/{r['covered'][1]}" if r["covered"] else ""
+        out.append(f"| {qid} | {r['kind']} | {r['hit_rank'] or ('miss' if r['answerable'] else '')} | {cov} | "
+                   f"{'' if r['answer_ok'] is None else 'yes' if r['answer_ok'] else 'no'} | "
+                   f"{'yes' if r['refused'] else 'no'} | {_fmt(r['citation_precision'])} | {r['latency_ms']} |")
+    return "\n".join(out) + "\n"
+
+
+def plot(report: dict, base: dict | None, path: Path) -> None:
+    """Recall@k curves and a strip of per-question outcomes (green ok, amber partial, red fail)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 1.4]})
+    ks = list(range(1, K + 1))
+    for level, style in (("passage", "o-"), ("document", "s-")):
+        if report["curves"].get(level) and report["curves"][level][0] is not None:
+            ax1.plot(ks, report["curves"][level], style, label=f"{level} (now)")
+    if base and base.get("curves", {}).get("passage"):
+        ax1.plot(ks, base["curves"]["passage"], "k--", alpha=0.6, label="passage (baseline)")
+    ax1.set(xlabel="k", ylabel="recall@k", ylim=(0, 1.02), xticks=ks,
+            title=f"Retrieval recall@k, mode {report['settings']['mode']}")
+    ax1.grid(alpha=0.3)
+    ax1.legend(loc="lower right")
+    ids = list(report["questions"])
+    grid = np.full((3, len(ids)), np.nan)
+    for j, qid in enumerate(ids):
+        r = report["questions"][qid]
+        if r["answerable"]:
+            grid[0, j] = 0 if r["hit_rank"] == 1 else 1 if r["hit_rank"] else 2
+            grid[1, j] = 0 if r["answer_ok"] else 2
+            cp = r["citation_precision"]
+            grid[2, j] = np.nan if cp is None else 0 if cp == 1 else 1 if cp > 0 else 2
+        else:
+            grid[1, j] = 0 if r["refused"] else 2
+    ax2.imshow(np.ma.masked_invalid(grid), aspect="auto", vmin=0, vmax=2,
+               cmap=ListedColormap(["#4caf50", "#ffb300", "#e53935"]))
+    for j, qid in enumerate(ids):
+        if any(x["id"] == qid for x in report["gate"]["regressed"]):
+            ax2.plot(j, -0.5, "kv", markersize=5, clip_on=False)
+    ax2.set_yticks(range(3), ["passage hit", "answer/refusal", "citations"])
+    ax2.set_xticks(range(len(ids)), [i.lstrip("q") for i in ids], rotation=90, fontsize=6)
+    ax2.set_title("Per question (green: hit@1 / correct; amber: hit@2-10 / partial; red: miss / wrong; "
+                  "\u25bc regressed)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_reports(report: dict, base: dict | None, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"eval-{report['settings']['mode']}"
+    paths = [stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")]
+    paths[0].write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    paths[1].write_text(markdown(report, base), encoding="utf-8")
+    plot(report, base, paths[2])
+    return paths
+
+
+def dumps(obj, depth: int = 0) -> str:
+    """JSON with one line per question record, so baseline diffs read question by question."""
+    if depth >= 4 or not isinstance(obj, dict) or not obj:
+        return json.dumps(obj, ensure_ascii=False)
+    pad = " " * (depth + 1)
+    body = ",\n".join(f"{pad}{json.dumps(k)}: {dumps(v, depth + 1)}" for k, v in obj.items())
+    return "{\n" + body + "\n" + " " * depth + "}"
+
+
+def read_baseline(path: Path) -> dict:
+    if not path.is_file():
+        return {"modes": {}}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise RagError(f"{path} is not valid JSON ({e}); run `rag eval --update-baseline`") from None
+
+
+def run_cli(args, settings, embedder=None) -> int:
+    """`rag eval [--check] [--update-baseline]`: score, write reports, print the table, gate."""
+    from .pipeline import Rag
+
+    gold_path = Path(args.gold)
+    gold = load_gold(gold_path)
+    check_index_current(settings)
+    rag = Rag(settings, embedder=embedder)
+    report = dict(describe(rag, gold_path, gold), **run_eval(rag, gold))
+    baseline_path = gold_path.with_name("baseline.json")
+    stored = read_baseline(baseline_path)
+    base = stored.get("modes", {}).get(settings.mode)
+    if args.check and base is None:
+        raise RagError(f"{baseline_path} has no baseline for mode {settings.mode!r}; "
+                       f"run `rag eval --update-baseline --mode {settings.mode}`")
+    report["gate"] = compare(report, base)
+    paths = write_reports(report, base, gold_path.parent / "reports")
+    print(summary_table(report, base))
+    if base:
+        moved = {k: (v, report["settings"][k]) for k, v in base["settings"].items() if report["settings"].get(k) != v}
+        if moved:
+            print("settings differ from the baseline: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in moved.items()))
+    for x in report["stale"]:
+        print(f"stale: {x['id']}: {x['reason']}; fix {gold_path} or restore the text", file=sys.stderr)
+    print(f"reports: {', '.join(map(str, paths))}")
+    if args.update_baseline:
+        if report["stale"]:
+            raise RagError(f"{len(report['stale'])} stale gold questions ({report['stale'][0]['id']}, ...); "
+                           f"fix {gold_path} before updating the baseline")
+        entry = {k: report[k] for k in ("created", "settings", "gold", "corpus", "metrics", "curves")}
+        entry["questions"] = {q: {k: v for k, v in r.items() if k != "latency_ms"}
+                              for q, r in report["questions"].items()}
+        stored = {"note": "written by `rag eval --update-baseline`; one entry per retrieval mode",
+                  "tolerance": TOLERANCE_NOTE, "modes": dict(stored.get("modes", {}), **{settings.mode: entry})}
+        baseline_path.write_text(dumps(stored) + "\n", encoding="utf-8")
+        print(f"baseline for mode {settings.mode} written to {baseline_path}")
+    if not args.check:
+        return 0
+    gate = report["gate"]
+    if gate["regressed"] and not gate["passed"]:
+        print("\nquestions that regressed (top-5 before / now):")
+        print("\n".join(regression_lines(report)))
+    elif gate["regressed"]:
+        print(f"{len(gate['regressed'])} questions got worse within tolerance: "
+              f"{', '.join(r['id'] for r in gate['regressed'])} (details in {paths[1]})")
+    for f in gate["failures"]:
+        print(f"FAIL {f['metric']}: {f['now']} (baseline {f['baseline']}, limit {f['limit']})", file=sys.stderr)
+    print(f"gate: {'PASS' if gate['passed'] else 'FAIL'}. {TOLERANCE_NOTE}")
+    return 0 if gate["passed"] else 1
