@@ -10,18 +10,15 @@ import sys
 
 from .answer import score_units
 from .pipeline import Rag
-from .retrieve import search
 
 TARGET_ANSWERED = 0.90
 
 
 def evidence_scores(rag: Rag, gold: list[dict]) -> list[tuple[bool, float]]:
-    s = rag.settings
     out = []
     for item in gold:
         qv = rag.embedder.embed_query(item["question"])
-        hits = search(rag.index, rag.embedder, item["question"], s.top_k, s.mode, s.rrf_k, s.dedup_threshold,
-                      query_vector=qv, bm25_weight=s.bm25_weight)
+        hits = rag.retrieve(rag.index, item["question"], query_vector=qv)
         units = score_units(rag.index, hits, item["question"], qv, rag.embedder)
         out.append((bool(item["answerable"]), units[0][3] if units else 0.0))
     return out

@@ -34,6 +34,7 @@ class Settings:
     rrf_k: int = 20
     bm25_weight: float = 2.0
     dedup_threshold: float = 0.95  # cosine above which two passages count as duplicates
+    merge_adjacent: bool = True  # retrieved chunks that touch are returned as one passage
     # Refusal: below this best-sentence cosine the corpus is taken not to answer.
     # Calibrated in rag/answer.py (see REFUSAL_NOTE there).
     refusal_threshold: float = 0.64

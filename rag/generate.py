@@ -230,7 +230,6 @@ def condense(generator: Generator, prompts: Prompts, question: str, history) -> 
 def llm_answer_stream(rag, index, question: str, history=(), k: int = 5, mode: str = "hybrid",
                       notice: str = "") -> Iterator[str | Answer]:
     """Yield the model's text pieces as they stream, then one checked Answer (backend "llm")."""
-    from .retrieve import search
 
     s = rag.settings
     prompts = load_prompts(s.prompts_dir)
@@ -243,7 +242,7 @@ def llm_answer_stream(rag, index, question: str, history=(), k: int = 5, mode: s
         yield from _fallback(rag, question, history, k, mode, notice, e, streamed=False)
         return
     qv = rag.embedder.embed_query(standalone)
-    hits = search(index, rag.embedder, standalone, k, mode, s.rrf_k, s.dedup_threshold, query_vector=qv)
+    hits = rag.retrieve(index, standalone, k, mode, query_vector=qv)
     if not hits:
         yield from _final(refusal(question, hits), standalone, notice)
         return

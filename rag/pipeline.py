@@ -57,11 +57,16 @@ class Rag:
         return report
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
+        question, _ = self.clean(question)
+        return self.retrieve(self.index, question, k, mode)
+
+    def retrieve(self, index, question: str, k: int | None = None, mode: str | None = None, query_vector=None):
+        """`retrieve.search` with this pipeline's settings."""
         from .retrieve import search
 
         s = self.settings
-        question, _ = self.clean(question)
-        return search(self.index, self.embedder, question, k or s.top_k, mode or s.mode, s.rrf_k, s.dedup_threshold, bm25_weight=s.bm25_weight)
+        return search(index, self.embedder, question, k or s.top_k, mode or s.mode, s.rrf_k, s.dedup_threshold,
+                      query_vector=query_vector, bm25_weight=s.bm25_weight, merge_adjacent=s.merge_adjacent)
 
     def clean(self, question: str) -> tuple[str, str]:
         """Validate a question; over-long ones are cut with a notice."""
@@ -97,10 +102,7 @@ class Rag:
             return
         standalone = extractive.condense_heuristic(question, history)
         qv = self.embedder.embed_query(standalone)
-        from .retrieve import search
-
-        hits = search(index, self.embedder, standalone, k or s.top_k, mode or s.mode, s.rrf_k,
-                      s.dedup_threshold, query_vector=qv, bm25_weight=s.bm25_weight)
+        hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
         result = extractive.extractive_answer(index, standalone, hits, qv, s.refusal_threshold,
                                               s.max_answer_sentences, self.embedder)
         result = _finish(result, question, standalone, notice)
