@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections import deque
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,23 +77,117 @@ def check_budget(tokenizer: Tokenizer, chunk_size: int, embed_titles: bool) -> N
         )
 
 
+SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+
+
 def chunk_document(doc: Document, tokenizer: Tokenizer, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
     """Token-bounded chunks whose text is exactly `doc.text[start:end]`."""
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    # The splitter measures every piece up to three times, and tokenizing is the whole cost
+    # of chunking (a 5 MB file is ~10^5 pieces): measure each distinct piece once per document.
+    sizes: dict[str, int] = {}
+
+    def count(text: str) -> int:
+        n = sizes.get(text)
+        if n is None:
+            n = sizes[text] = tokenizer.count(text)
+        return n
+
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
-        length_function=tokenizer.count,
-        separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
+        length_function=count,
+        separators=SEPARATORS,
         keep_separator="end",
         strip_whitespace=True,
     )
-    chunks, prev_start, prev_end = [], -1, 0
-    for piece in splitter.split_text(doc.text):
+    pieces = splitter.split_text(doc.text)
+    spans = _replay(doc.text, count, chunk_size, chunk_overlap)
+    sizes.clear()
+    if [doc.text[s:e] for s, e in spans] != pieces:  # a splitter version that splits otherwise
+        spans = _find(doc, pieces, tokenizer, chunk_overlap)
+    chunks = []
+    for start, end in spans:
+        chunks.extend(_make_chunk(doc, s, e) for s, e in _fit(doc.text, start, end, tokenizer, chunk_size))
+    return chunks
+
+
+def _replay(text: str, count, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Spans of the chunks the splitter above makes, by replaying its algorithm on offsets.
+    Searching for each chunk's text cannot place it where text repeats ("aaaa…", ruler
+    lines): offsets drift back and the end of the document lands in no chunk. Pieces are
+    streamed, so a long run split into single characters costs no more memory than a chunk."""
+    out: list[tuple[int, int]] = []
+    current: deque = deque()  # the pieces being merged (the splitter joins them with "": 0 tokens)
+    total = 0
+
+    def emit(a: int, b: int) -> None:  # strip_whitespace; empty chunks are dropped
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+
+    def feed(a: int, b: int, n: int) -> None:
+        nonlocal total
+        if total + n > size and current:
+            emit(current[0][0], current[-1][1])
+            while total > overlap or (total + n > size and total > 0):
+                ca, cb = current.popleft()
+                total -= count(text[ca:cb])
+        current.append((a, b))
+        total += n
+
+    def flush() -> None:
+        nonlocal total
+        if current:
+            emit(current[0][0], current[-1][1])
+        current.clear()
+        total = 0
+
+    def split(lo: int, hi: int, separators: list[str]) -> None:
+        sep, rest = "", []
+        for i, s in enumerate(separators):
+            if not s or text.find(s, lo, hi) != -1:
+                sep, rest = s, separators[i + 1:] if s else []
+                break
+        for a, b in _pieces(text, lo, hi, sep):
+            n = count(text[a:b])
+            if n < size:
+                feed(a, b, n)
+                continue
+            flush()
+            if rest:
+                split(a, b, rest)
+            else:
+                out.append((a, b))
+        flush()
+
+    split(0, len(text), SEPARATORS)
+    return out
+
+
+def _pieces(text: str, lo: int, hi: int, sep: str):
+    """text[lo:hi] cut after each separator (keep_separator="end"); "" cuts every char."""
+    if not sep:
+        yield from ((i, i + 1) for i in range(lo, hi))
+        return
+    a = lo
+    while (j := text.find(sep, a, hi)) != -1:
+        yield a, j + len(sep)
+        a = j + len(sep)
+    if a < hi:
+        yield a, hi
+
+
+def _find(doc: Document, pieces: list[str], tokenizer: Tokenizer, chunk_overlap: int) -> list[tuple[int, int]]:
+    """Fallback: place each piece by searching for it near the end of the previous one."""
+    spans, prev_start, prev_end = [], -1, 0
+    for piece in pieces:
         # The next chunk overlaps the previous one by at most `chunk_overlap` tokens, so it
         # starts no earlier than that many tokens (plus one of slack) before the previous end.
-        # Searching from there keeps offsets right in repetitive text.
         lo = prev_end - tokenizer.tail_chars(doc.text[max(0, prev_start):prev_end], chunk_overlap + 1 if chunk_overlap else 0)
         start = -1
         for cursor in (max(prev_start + 1, lo), prev_start + 1, 0):
@@ -101,10 +196,9 @@ def chunk_document(doc: Document, tokenizer: Tokenizer, chunk_size: int, chunk_o
                 break
         if start == -1:
             raise RagError(f"chunker lost the offsets of a chunk in {doc.id}; please report this file")
-        for s, e in _fit(doc.text, start, start + len(piece), tokenizer, chunk_size):
-            chunks.append(_make_chunk(doc, s, e))
+        spans.append((start, start + len(piece)))
         prev_start, prev_end = start, start + len(piece)
-    return chunks
+    return spans
 
 
 def _fit(text: str, start: int, end: int, tokenizer: Tokenizer, limit: int):
@@ -168,6 +262,7 @@ def embed_text(chunk_text: str, title: str, section: str, tokenizer: Tokenizer |
 _END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)|\n")
 _INITIALS = re.compile(r"(?:\b[A-Z]\.)*\b[A-Z]$|\b(?:Mr|Mrs|Ms|Dr|Prof|St|vs|etc|e\.g|i\.e|No|Jr|Sr|Inc|Co|Corp|Ltd)$")
 MAX_SENTENCE_CHARS = 600
+_LETTER = re.compile(r"[^\W_]")  # what str.isalnum() accepts, without a per-char Python loop
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -193,9 +288,9 @@ def _add_span(text: str, s: int, e: int, spans: list) -> None:
     while e - s > MAX_SENTENCE_CHARS:  # keep run-on "sentences" short enough to score
         cut = text.rfind(" ", s + MAX_SENTENCE_CHARS // 2, s + MAX_SENTENCE_CHARS)
         cut = cut if cut > s else s + MAX_SENTENCE_CHARS
-        spans.append((s, cut))
+        _add_span(text, s, cut, spans)  # trims a piece that ends in other whitespace ("\t ")
         s = cut
         while s < e and text[s].isspace():
             s += 1
-    if e > s and any(ch.isalnum() for ch in text[s:e]):
+    if e > s and _LETTER.search(text, s, e):
         spans.append((s, e))

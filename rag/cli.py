@@ -70,15 +70,18 @@ def cmd_index(args, settings) -> int:
     from .pipeline import Rag
 
     report = Rag(settings).build(rebuild=args.rebuild, log=lambda m: print(m, file=sys.stderr))
-    for s in report.skipped:
-        print(f"warning: skipped {s.path}: {s.reason}", file=sys.stderr)
+    skipped = f"; {len(report.skipped)} files skipped (below)" if report.skipped else ""
     if not report.changed_anything and not args.rebuild:
-        print(f"index is up to date: {len(report.unchanged)} documents, {report.chunks} chunks; nothing embedded")
+        print(f"index is up to date: {len(report.unchanged)} documents, {report.chunks} chunks; "
+              f"nothing embedded{skipped}")
     else:
         print(f"indexed {len(report.added) + len(report.changed) + len(report.unchanged)} documents "
               f"({len(report.added)} added, {len(report.changed)} changed, {len(report.deleted)} deleted, "
               f"{len(report.unchanged)} unchanged): {report.chunks} chunks, {report.embedded} texts embedded "
-              f"in {report.seconds:.1f}s")
+              f"in {report.seconds:.1f}s{skipped}")
+    sys.stdout.flush()  # the skipped files are the final report, after the summary
+    for s in report.skipped:
+        print(f"warning: skipped {s.path}: {s.reason}", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ so a crash at any moment leaves the previous index usable.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -101,17 +102,27 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             report.chunks = len(old.chunks)
             report.seconds = time.perf_counter() - started
             return report
-        if not docs:
-            raise RagError(f"no indexable documents in {settings.corpus_dir}/; add .txt, .md, .html or .pdf files")
 
-        chunks, texts, sents, sent_texts = [], [], [], []
+        chunks, texts, sents, sent_texts, kept = [], [], [], [], []
         for doc in docs:
-            for c in chunk_document(doc, tokenizer, settings.chunk_size, settings.chunk_overlap):
+            try:
+                doc_chunks = chunk_document(doc, tokenizer, settings.chunk_size, settings.chunk_overlap)
+                doc_sents = split_sentences(doc.text)
+            except Exception as e:  # one file the chunker cannot handle must not stop the others
+                _drop(report, doc.id, old_docs, f"could not be chunked ({type(e).__name__}: {str(e)[:100]}); "
+                                                f"please report this file")
+                continue
+            kept.append(doc)
+            for c in doc_chunks:
                 chunks.append(c)
                 texts.append(embed_text(c.text, c.title, c.section, tokenizer, settings.embed_titles))
-            for s, e in split_sentences(doc.text):
+            for s, e in doc_sents:
                 sents.append((doc.id, s, e))
                 sent_texts.append(doc.text[s:e])
+        docs = kept
+        if not docs:
+            raise RagError(f"no indexable documents in {settings.corpus_dir}/{_skipped_note(report.skipped)}; "
+                           f"add .txt, .md, .html or .pdf files")
         cache = old.vector_cache() if old else {}
         log(f"embedding {len(texts)} chunks and {len(sent_texts)} sentences from {len(docs)} documents")
         vectors, n1 = _embed_cached(embedder, texts, cache, settings.model, "chunks")
@@ -135,6 +146,22 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
         _sweep(index_dir)
         report.seconds = time.perf_counter() - started
         return report
+
+
+def _drop(report: Report, doc_id: str, old_docs: dict, reason: str) -> None:
+    for bucket in (report.added, report.changed, report.unchanged):
+        if doc_id in bucket:
+            bucket.remove(doc_id)
+    if doc_id in old_docs:
+        report.deleted = sorted({*report.deleted, doc_id})
+    report.skipped.append(Skipped(doc_id, reason))
+
+
+def _skipped_note(skipped: list[Skipped]) -> str:
+    if not skipped:
+        return ""
+    shown = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:3])
+    return f" ({len(skipped)} skipped: {shown}{'; ...' if len(skipped) > 3 else ''})"
 
 
 def _doc_entry(doc: Document, chunks: list[Chunk], stamp: str, old_docs: dict, report: Report) -> dict:
@@ -182,11 +209,40 @@ def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vector
     np.save(tmp / "sentences.npy", sent_vectors)
     write_faiss(vectors, tmp / "vectors.faiss", flat_threshold)
     lexical.build(texts, tmp / "bm25")
+    manifest["files"] = _file_list(tmp)
+    manifest["probe"] = {"vectors": fingerprint(vectors[probe_rows(len(vectors))]),
+                         "sentences": fingerprint(sent_vectors[probe_rows(len(sent_vectors))])}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
     for p in tmp.rglob("*"):  # flush to disk before the rename makes this version visible
         if p.is_file():
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
+
+
+CHECKSUMMED = ("documents.jsonl", "chunks.jsonl", "sentences.jsonl")  # read whole at open anyway
+
+
+def probe_rows(n: int) -> list[int]:
+    return sorted({round(i * (n - 1) / 7) for i in range(8)}) if n else []
+
+
+def fingerprint(rows: np.ndarray) -> str:
+    """Hash of a few evenly spaced vectors: tells this build's vector file from another
+    build's of the same size, without reading it all."""
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype="float32").tobytes()).hexdigest()[:16]
+
+
+def _file_list(version: Path) -> dict:
+    """Size of every file (and a checksum of the stores answers are built from), so opening
+    can tell a truncated, edited or swapped-in file from the one this build wrote."""
+    files = {}
+    for p in sorted(version.rglob("*")):
+        if p.is_file():
+            name = p.relative_to(version).as_posix()
+            files[name] = {"bytes": p.stat().st_size}
+            if name in CHECKSUMMED:
+                files[name]["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return files
 
 
 def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int):

@@ -29,6 +29,10 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
         rel = path.relative_to(corpus_dir).as_posix()
         if any(part.startswith(".") for part in Path(rel).parts):
             continue
+        if not _utf8(rel):  # the id would be unwritable in the index (and unprintable)
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            skipped.append(Skipped(shown, "file name is not valid UTF-8; rename the file"))
+            continue
         if path.suffix.lower() not in SUFFIXES:
             skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; "
                                         f"supported: {' '.join(SUFFIXES)}"))
@@ -37,7 +41,17 @@ def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
             docs.append(load_file(path, rel))
         except LoadError as e:
             skipped.append(Skipped(rel, str(e)))
+        except Exception as e:  # a parser bug on one hostile file must not stop the others
+            skipped.append(Skipped(rel, f"could not be parsed ({type(e).__name__}); please report this file"))
     return docs, skipped
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class LoadError(Exception):
@@ -50,7 +64,8 @@ def load_file(path: Path, doc_id: str | None = None) -> Document:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise LoadError(f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit")
+            raise LoadError(f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit; "
+                            f"split it into smaller files")
         data = path.read_bytes()
     except OSError as e:
         raise LoadError(f"cannot read file: {e.strerror or e}") from None
@@ -73,13 +88,17 @@ def parse_bytes(data: bytes, suffix: str, doc_id: str) -> Document:
             meta, text = _front_matter(raw)
             title = meta.pop("title", "") or _md_title(text, suffix) or stem
             meta["headings"] = _md_headings(text) if suffix in (".md", ".markdown") else []
-    if not text.strip():
-        raise LoadError("file has no text")
+    if not _LETTER.search(text):  # blank, or only zero-width marks and punctuation
+        raise LoadError("file has no text (no letters or digits)")
     meta.setdefault("headings", [])
-    return Document(id=doc_id, title=clean_text(title).strip()[:200], text=text, metadata=meta)
+    title = " ".join(clean_text(title).split())[:200] or stem  # one line, wherever it came from
+    return Document(id=doc_id, title=title, text=text, metadata=meta)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LETTER = re.compile(r"[^\W_]")
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+              (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
 
 
 def clean_text(text: str) -> str:
@@ -88,6 +107,9 @@ def clean_text(text: str) -> str:
 
 
 def _decode(data: bytes) -> str:
+    for bom, name in _WIDE_BOMS:  # would otherwise be reported as binary (every other byte is NUL)
+        if data.startswith(bom):
+            raise LoadError(f"{name} text; re-save the file as UTF-8")
     sample = data[:65536]
     control = sum(sample.count(bytes([b])) for b in (*range(0, 9), *range(14, 32)))
     if sample.count(b"\x00") > max(8, len(sample) // 100) or control > len(sample) // 10:
@@ -134,11 +156,16 @@ class _Visible(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.length = 0  # running len("".join(parts)): summing it per heading is quadratic
         self.hidden = 0
         self.title = ""
         self.in_title = False
         self.headings: list[list] = []
         self.in_heading = False
+
+    def _emit(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.length += len(piece)
 
     def handle_starttag(self, tag, attrs):
         if tag == "title":
@@ -146,10 +173,10 @@ class _Visible(HTMLParser):
         if tag in _HIDDEN:
             self.hidden += 1
         elif tag in _BLOCK:
-            self.parts.append("\n\n")
+            self._emit("\n\n")
             if tag in ("h1", "h2", "h3"):
                 self.in_heading = True
-                self.headings.append([sum(map(len, self.parts)), ""])
+                self.headings.append([self.length, ""])
 
     def handle_endtag(self, tag):
         if tag == "title":
@@ -158,7 +185,7 @@ class _Visible(HTMLParser):
             self.hidden = max(0, self.hidden - 1)
         elif tag in _BLOCK:
             self.in_heading = False if tag in ("h1", "h2", "h3") else self.in_heading
-            self.parts.append("\n\n")
+            self._emit("\n\n")
 
     def handle_data(self, data):
         if self.in_title:
@@ -168,7 +195,7 @@ class _Visible(HTMLParser):
         data = re.sub(r"\s+", " ", data)
         if self.in_heading and self.headings:
             self.headings[-1][1] += data
-        self.parts.append(data)
+        self._emit(data)
 
 
 def _html_text(raw: str) -> tuple[str, str, dict]:
@@ -183,18 +210,21 @@ def _html_text(raw: str) -> tuple[str, str, dict]:
 
 
 def _squeeze(text: str, marks: list[list]) -> tuple[str, list[list]]:
-    out, mapping, pos = [], {}, 0
+    out, mapping, pos, out_len = [], {}, 0, 0
     offsets = sorted({m[0] for m in marks})
+    i = 0  # offsets before `pos` are mapped already; one pass over both keeps this linear
     for piece in re.split(r"(\n[ \n]*)", text):
-        for o in offsets:
-            if pos <= o < pos + len(piece) and o not in mapping:
-                mapping[o] = sum(map(len, out))
+        while i < len(offsets) and offsets[i] < pos + len(piece):
+            if offsets[i] >= pos:
+                mapping[offsets[i]] = out_len
+            i += 1
         pos += len(piece)
         if piece.startswith("\n"):
             piece = "\n\n" if piece.count("\n") > 1 else "\n"
         else:
             piece = piece.strip(" ") if not out or out[-1].endswith("\n") else piece
         out.append(piece)
+        out_len += len(piece)
     squeezed = "".join(out)
     lead = len(squeezed) - len(squeezed.lstrip())
     return squeezed.strip(), [[max(0, mapping.get(o, 0) - lead), h] for o, h in marks]

@@ -73,11 +73,11 @@ class Rag:
         if not isinstance(question, str) or not question.strip():
             raise RagError("the question is empty; type a question")
         question = " ".join(question.split())
+        if not any(ch.isalnum() for ch in question):  # before truncating: a long one is no better
+            raise RagError("the question has no words in it; type a question")
         limit = self.settings.max_question_chars
         if len(question) > limit:
             return question[:limit], NOTICE_TRUNCATED.format(n=limit)
-        if not any(ch.isalnum() for ch in question):
-            raise RagError("the question has no words in it; type a question")
         return question, ""
 
     def ask(self, question: str, history=(), k: int | None = None, mode: str | None = None,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 from .config import Settings
 from .embed import import_torch_first
 from .errors import RagError
-from .index import CURRENT, FORMAT_VERSION, check_compatible
+from .index import CURRENT, FORMAT_VERSION, check_compatible, fingerprint, probe_rows
 from .lexical import Lexical
 from .types import Chunk, Document, content_hash
 
@@ -97,9 +99,28 @@ def is_heading(text: str) -> bool:
 def open_index(settings: Settings, load_vectors: bool = False) -> Index:
     """Load index_dir/current; any damage becomes one RagError line naming the fix."""
     root = Path(settings.index_dir)
-    path = root / CURRENT
-    if not path.exists():
+    for _attempt in range(3):
+        path = _current(root)
+        try:
+            return _open(root, path, settings, load_vectors)
+        except RagError:
+            if _current(root) == path:
+                raise
+        # else: a build swapped in a new version (and swept this one) while we read it; read the new one
+    raise RagError(f"{root}/ kept changing while it was read; wait for `rag index` to finish and try again")
+
+
+def _current(root: Path) -> Path:
+    """The version directory `current` points to, resolved once so every file comes from it."""
+    link = root / CURRENT
+    if not link.exists():
+        if link.is_symlink():
+            raise RagError(f"{link} points to {os.readlink(link)}, which is missing; {REBUILD}")
         raise RagError(f"no index in {root}/; run `rag index` first")
+    return link.resolve()
+
+
+def _open(root: Path, path: Path, settings: Settings, load_vectors: bool) -> Index:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         if not isinstance(manifest, dict) or "format_version" not in manifest:
@@ -122,38 +143,96 @@ def _why(e: Exception) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
 
 
+def _out_of_step(path: Path, problems: list[str]) -> RagError:
+    return RagError(f"{path.parent}/ is out of step: {'; '.join(problems)}; {REBUILD}")
+
+
+def _check_files(path: Path, manifest: dict) -> dict[str, bytes]:
+    """Compare every file with the sizes (and checksums) the build recorded; returns the
+    checksummed files' bytes so they are read once. Indexes built before this check have
+    no file list and are checked by the counts in `_load` only."""
+    files = manifest.get("files") or {}
+    problems, data = [], {}
+    for name, want in files.items():
+        p = path / name
+        if not p.is_file():
+            problems.append(f"{name} is missing")
+        elif p.stat().st_size != want.get("bytes"):
+            problems.append(f"{name} is {p.stat().st_size} bytes, the build wrote {want.get('bytes')}")
+        elif "sha256" in want:
+            data[name] = p.read_bytes()
+            if hashlib.sha256(data[name]).hexdigest() != want["sha256"]:
+                problems.append(f"{name} was changed after the build")
+    if problems:
+        raise _out_of_step(path, problems)
+    return data
+
+
+def _lines(path: Path, name: str, data: dict[str, bytes]) -> list:
+    raw = data[name] if name in data else (path / name).read_bytes()
+    # split on "\n" only: str.splitlines() would also cut at U+2028 or U+0085 inside a document
+    return [json.loads(line) for line in raw.decode("utf-8").split("\n") if line.strip()]
+
+
 def _load(path: Path, manifest: dict, load_vectors: bool) -> Index:
+    data = _check_files(path, manifest)
     documents = {}
-    with open(path / "documents.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            documents[d["id"]] = Document(d["id"], d["title"], d["text"], d.get("metadata") or {})
-    chunks, keys = [], []
-    with open(path / "chunks.jsonl", encoding="utf-8") as f:
-        for line in f:
-            doc_id, start, end, section, page, key = json.loads(line)
-            doc = documents[doc_id]
-            chunks.append(Chunk(doc_id, start, end, doc.text[start:end], doc.title, section, page))
-            keys.append(key)
-    with open(path / "sentences.jsonl", encoding="utf-8") as f:
-        sentences = [tuple(json.loads(line)) for line in f]
+    for d in _lines(path, "documents.jsonl", data):
+        documents[d["id"]] = Document(d["id"], d["title"], d["text"], d.get("metadata") or {})
+    chunks, keys, problems = [], [], []
+    for doc_id, start, end, section, page, key in _lines(path, "chunks.jsonl", data):
+        doc = documents.get(doc_id)
+        if doc is None or not 0 <= start < end <= len(doc.text):
+            problems.append(f"chunks.jsonl has a chunk {doc_id!r} {start}-{end} that is not in documents.jsonl")
+            break
+        chunks.append(Chunk(doc_id, start, end, doc.text[start:end], doc.title, section, page))
+        keys.append(key)
+    sentences = [tuple(row) for row in _lines(path, "sentences.jsonl", data)]
+    for doc_id, start, end in sentences:
+        if doc_id not in documents or not 0 <= start < end <= len(documents[doc_id].text):
+            problems.append(f"sentences.jsonl has a sentence {doc_id!r} {start}-{end} that is not in documents.jsonl")
+            break
+    if problems:
+        raise _out_of_step(path, problems)
     sent_vectors = np.load(path / "sentences.npy")
     index = read_faiss(path / "vectors.faiss")
     n, dim = manifest["count"], manifest["dim"]
-    problems = []
     if index.ntotal != n or len(chunks) != n:
         problems.append(f"{index.ntotal} vectors, {len(chunks)} chunks, manifest says {n}")
     if index.d != dim:
         problems.append(f"vector dim {index.d}, manifest says {dim}")
     if len(sent_vectors) and sent_vectors.shape != (len(sentences), dim):
         problems.append(f"{sent_vectors.shape[0]} sentence vectors for {len(sentences)} sentences")
+    if manifest.get("index_sentences") and len(sentences) != manifest.get("sentences", len(sentences)):
+        problems.append(f"{len(sentences)} sentences, manifest says {manifest['sentences']}")
     if set(documents) != {d["id"] for d in manifest["documents"]}:
         problems.append("document store and manifest list different documents")
+    problems += [] if problems else _probe(manifest, index, sent_vectors)
     if problems:
-        raise RagError(f"{path.parent}/ is out of step: {'; '.join(problems)}; {REBUILD}")
+        raise _out_of_step(path, problems)
     vectors = np.load(path / "vectors.npy") if load_vectors else None
+    if vectors is not None and "vectors" in (manifest.get("probe") or {}) and \
+            fingerprint(vectors[probe_rows(len(vectors))]) != manifest["probe"]["vectors"]:
+        raise _out_of_step(path, ["vectors.npy holds other vectors than the chunk store was built with"])
     return Index(path.resolve(), manifest, documents, chunks, keys, index,
                  Lexical(path / "bm25", n), sentences, sent_vectors, vectors)
+
+
+def _probe(manifest: dict, index, sent_vectors: np.ndarray) -> list[str]:
+    """Same counts are not enough: the vectors must be the ones this build wrote."""
+    want = manifest.get("probe") or {}
+    problems = []
+    if "vectors" in want:
+        rows = probe_rows(index.ntotal)
+        try:
+            got = np.stack([index.reconstruct(i) for i in rows]) if rows else np.zeros((0, index.d), "float32")
+        except RuntimeError:  # an index type that cannot give vectors back
+            got = None
+        if got is not None and fingerprint(got) != want["vectors"]:
+            problems.append("vectors.faiss holds other vectors than the chunk store was built with")
+    if "sentences" in want and fingerprint(sent_vectors[probe_rows(len(sent_vectors))]) != want["sentences"]:
+        problems.append("sentences.npy holds other vectors than the sentence store was built with")
+    return problems
 
 
 def read_faiss(path: Path):
