@@ -50,8 +50,8 @@ def test_index_search_ask_end_to_end(tmp_path):
     q = "Which country's program inspired Made in China 2025?"
     out = run(["search", q, "--json"], env)
     hits = json.loads(out.stdout)["hits"]
-    # MiniLM alone ranks this paraphrase poorly; hybrid retrieval must still put it in the top 3.
-    assert any("Germany" in h["text"] for h in hits[:3]) and hits[0]["doc_id"] == "made-in-china-2025-explained.txt"
+    # MiniLM alone ranks this paraphrase poorly; hybrid retrieval (with touching chunks merged) ranks it first.
+    assert "Germany’s “Industry 4.0”" in hits[0]["text"] and hits[0]["doc_id"] == "made-in-china-2025-explained.txt"
     text = (ROOT / "corpus" / "made-in-china-2025-explained.txt").read_text().split("---\n", 2)[2]
     assert all(text[h["start"]:h["end"]] == h["text"] for h in hits)
 
