@@ -57,3 +57,25 @@ def test_ten_sessions_at_once_get_their_own_answers(ui_url, ui_rag):
         assert not any(q[:40].replace("'", "&#x27;") in chat for q in others)
     # all ten ran side by side, not one after another (each streams for ~0.5 s)
     assert wall < sum(latencies) * 0.6
+
+
+def test_load_fifty_concurrent_chat_requests(ui_url, ui_rag):
+    """Bounded loopback load: 50 chat requests at once (5 per question), all answered correctly."""
+    from gradio_client import Client
+
+    reference = {q: ui_rag.ask(q).text for q, _ in CASES}
+    jobs = [CASES[i % len(CASES)] for i in range(50)]
+    clients = [Client(ui_url, verbose=False) for _ in range(10)]
+
+    def run(i):
+        started = time.perf_counter()
+        _chat, _sources, answer, _ = clients[i % 10].predict(jobs[i][0], 5, "hybrid", "extractive", api_name="/ask")
+        return answer, time.perf_counter() - started
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(run, range(50), timeout=300))
+    lat = sorted(r[1] for r in results)
+    p50, p95 = lat[len(lat) // 2], lat[int(len(lat) * 0.95) - 1]
+    print(f"\n50 concurrent chat requests: p50 {p50:.2f}s, p95 {p95:.2f}s, max {lat[-1]:.2f}s")
+    for (question, phrase), (answer, _) in zip(jobs, results):
+        assert phrase in answer["answer"] and answer["answer"] == reference[question], question
