@@ -60,7 +60,9 @@ def _settings(root: Path, system: str):
 
 
 def _embedder(system: str, s):
-    """`ours-fp32` is `ours` with bfloat16 batches switched off, to show what bf16 costs in quality."""
+    """precision="auto": bfloat16 batches where the CPU has native bf16 (rag/embed.py); the
+    product's Rag still constructs the embedder with the fp32 default. `ours-fp32` shows the
+    quality cost of bf16."""
     from rag.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(s.model, s.batch_size, "fp32" if system == "ours-fp32" else "auto")
@@ -110,6 +112,7 @@ def reindex_ours(root: Path, system: str, changed: str) -> dict:
     path = Path(s.corpus_dir) / changed
     original = path.read_bytes()
     times = []
+    build(s, emb, log=log)  # `build` leaves the index holding the changed text: catch up first
     try:
         change_document(path)
         for step in ("change", "restore"):
