@@ -170,11 +170,6 @@ def verify(index: Index, citation: Citation) -> bool:
     return doc is not None and doc.text[citation.start:citation.end] == citation.quote
 
 
-def _text(index: Index, row: int) -> str:
-    doc_id, s, e = index.sentences[row]
-    return index.documents[doc_id].text[s:e]
-
-
 # Follow-ups in extractive mode (no LLM to rewrite them): a question that leans on the
 # conversation -- a pronoun or demonstrative with no topic of its own, or a very short
 # question -- gets the previous user question's content words appended for retrieval.

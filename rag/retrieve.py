@@ -45,8 +45,8 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     for i in order:
         if len(hits) == k:
             break
-        vec = _vector(index, i)
-        if vec is not None and dedup_threshold < 1 and any(float(vec @ v) >= dedup_threshold for v in kept_vecs):
+        vec = _vector(index, i) if dedup_threshold < 1 else None  # no dedup: skip the reconstruct
+        if vec is not None and any(float(vec @ v) >= dedup_threshold for v in kept_vecs):
             continue  # a near-duplicate of a better passage adds nothing
         chunk = index.chunks[i]
         if merge_adjacent:
