@@ -254,8 +254,14 @@ def embed_text(chunk_text: str, title: str, section: str, tokenizer: Tokenizer |
     if not prefix:
         return chunk_text
     if tokenizer is not None:
-        prefix = tokenizer.truncate(prefix, TITLE_BUDGET - 1)
+        prefix = _bounded(tokenizer, prefix)
     return f"{prefix}\n{chunk_text}"
+
+
+@lru_cache(maxsize=8192)
+def _bounded(tokenizer: Tokenizer, prefix: str) -> str:
+    """A document's chunks share one prefix: tokenize it once, not once per chunk."""
+    return tokenizer.truncate(prefix, TITLE_BUDGET - 1)
 
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
