@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import PACKAGED_MODEL
+from .config import PACKAGED_MODEL, PRECISIONS
 from .errors import RagError
 
 
@@ -44,9 +44,6 @@ def import_torch_first() -> None:
         pass
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
 def bf16_native() -> bool:
     """True on CPUs with native bfloat16 matmuls (AMX or AVX512-BF16), where batches embed 2-3x
     faster with vectors within cosine 0.9999 of float32 (bench/compare.py measures nDCG@10)."""
@@ -61,7 +58,7 @@ def bf16_native() -> bool:
 class SentenceTransformerEmbedder:
     """Loads the model lazily, on first use, from disk only (never from a hub)."""
 
-    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "fp32"):
+    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "auto"):
         if precision not in PRECISIONS:
             raise RagError(f"embedding precision {precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
         self.model_id = model

@@ -31,7 +31,8 @@ class Rag:
         if self._embedder is None:
             from .embed import SentenceTransformerEmbedder
 
-            self._embedder = SentenceTransformerEmbedder(self.settings.model, self.settings.batch_size)
+            self._embedder = SentenceTransformerEmbedder(self.settings.model, self.settings.batch_size,
+                                                         self.settings.embed_precision)
         return self._embedder
 
     @property
