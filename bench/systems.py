@@ -60,12 +60,11 @@ def _settings(root: Path, system: str):
 
 
 def _embedder(system: str, s):
-    """precision="auto": bfloat16 batches where the CPU has native bf16 (rag/embed.py); the
-    product's Rag still constructs the embedder with the fp32 default. `ours-fp32` shows the
-    quality cost of bf16."""
+    """The product's embed_precision ("auto": bfloat16 batches where the CPU has native bf16,
+    rag/embed.py); `ours-fp32` forces float32 to show what bf16 costs in quality."""
     from rag.embed import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(s.model, s.batch_size, "fp32" if system == "ours-fp32" else "auto")
+    return SentenceTransformerEmbedder(s.model, s.batch_size, "fp32" if system == "ours-fp32" else s.embed_precision)
 
 
 def build_ours(root: Path, system: str, changed: str) -> dict:
@@ -132,7 +131,7 @@ def search_breakdown(rag, texts: list[str]) -> dict:
     """p50 of each stage of a hybrid search, to see where the milliseconds go."""
     import numpy as np
 
-    from rag.retrieve import DEPTH, sentence_ranking
+    from rag.retrieve import DEPTH, _search_one, sentence_ranking
 
     index, emb = rag.index, rag.embedder
     depth = min(len(index.chunks), DEPTH)
@@ -141,11 +140,12 @@ def search_breakdown(rag, texts: list[str]) -> dict:
         t = time.perf_counter()
         qv = emb.embed_query(q)
         t1 = time.perf_counter()
-        index.faiss.search(np.asarray(qv, dtype="float32")[None, :], depth)
+        _, ids = _search_one(index.faiss, qv, depth)
         t2 = time.perf_counter()
-        index.lexical.scores(q)
+        scores = index.lexical.scores(q)
         t3 = time.perf_counter()
-        sentence_ranking(index, qv, depth)
+        sentence_ranking(index, qv, sorted({int(i) for i in ids[0] if i >= 0} |
+                                           {int(i) for i in np.argsort(-scores)[:depth]}))
         t4 = time.perf_counter()
         for name, a, b in (("embed_query", t, t1), ("faiss", t1, t2), ("bm25", t2, t3), ("sentences", t3, t4)):
             stages[name].append(1000 * (b - a))

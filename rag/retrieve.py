@@ -26,13 +26,14 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     lexical: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
         qv = embedder.embed_query(question) if query_vector is None else query_vector
-        scores, ids = index.faiss.search(np.asarray(qv, dtype="float32")[None, :], depth)
+        scores, ids = _search_one(index.faiss, qv, depth)
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-        sentence = sentence_ranking(index, qv, depth) if mode == "hybrid" else {}
     if mode in ("bm25", "hybrid"):
         all_scores = index.lexical.scores(question)
-        top = np.argsort(-all_scores)[:depth]
+        top = np.argpartition(-all_scores, depth - 1)[:depth] if depth < n else np.arange(n)
         lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+    if mode == "hybrid":
+        sentence = sentence_ranking(index, qv, sorted(dense.keys() | lexical.keys()))
     if mode == "dense":
         fused = dense
     elif mode == "bm25":
@@ -72,14 +73,13 @@ def _merge(index: Index, a: Chunk, b: Chunk) -> Chunk:
     return replace(first, start=start, end=end, text=text)
 
 
-def sentence_ranking(index: Index, qv: np.ndarray, depth: int) -> dict[int, float]:
-    """Chunks ranked by their best-matching sentence: a focused dense signal that a long
-    chunk's single vector blurs. Only when sentence vectors were stored at index time."""
-    if not len(index.sentence_vectors):
+def sentence_ranking(index: Index, qv: np.ndarray, candidates: list[int]) -> dict[int, float]:
+    """The candidates re-scored by their best-matching sentence: a focused dense signal that a
+    long chunk's single vector blurs. Only when sentence vectors were stored at index time."""
+    if not len(index.sentence_vectors) or not candidates:
         return {}
-    best = index.chunk_sentence_max(index.sentence_vectors @ np.asarray(qv, dtype="float32"))
-    top = np.argsort(-best)[:depth]
-    return {int(i): float(best[i]) for i in top}
+    best = index.chunk_sentence_best(qv, candidates)
+    return {i: float(b) for i, b in zip(candidates, best) if b > -1}
 
 
 def rrf(rankings: list[dict[int, float]], k: int = 60, weights: list[float] | None = None) -> dict[int, float]:
@@ -89,6 +89,20 @@ def rrf(rankings: list[dict[int, float]], k: int = 60, weights: list[float] | No
         for rank, i in enumerate(sorted(scores, key=lambda j: -scores[j]), start=1):
             fused[i] = fused.get(i, 0.0) + w / (k + rank)
     return fused
+
+
+def _search_one(faiss_index, qv: np.ndarray, depth: int):
+    """One query on one OpenMP thread: a thread team saves nothing on a single vector and
+    stalls whenever another process holds a core (21 ms vs 6 ms on the SciFact index, loaded
+    machine). The setting is per calling thread, so concurrent requests do not race on it."""
+    import faiss
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return faiss_index.search(np.asarray(qv, dtype="float32")[None, :], depth)
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def _vector(index: Index, i: int):

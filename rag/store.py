@@ -41,15 +41,35 @@ class Index:
             starts.append(s)
             rows.append(row)
 
-    def chunk_sentence_max(self, sentence_scores: np.ndarray) -> np.ndarray:
-        """Per chunk, the best score among the sentences it overlaps."""
-        if not hasattr(self, "_chunk_rows"):
-            pairs = [(ci, r) for ci, c in enumerate(self.chunks) for r in self.sentences_in(c.doc_id, c.start, c.end)]
-            self._chunk_rows = (np.array([p[0] for p in pairs], dtype="int64"), np.array([p[1] for p in pairs], dtype="int64"))
-        chunk_ids, rows = self._chunk_rows
-        out = np.full(len(self.chunks), -1.0, dtype="float32")
-        np.maximum.at(out, chunk_ids, np.where(self.heading_mask[rows], -1.0, sentence_scores[rows]))
+    def chunk_sentence_best(self, qv: np.ndarray, chunk_ids) -> np.ndarray:
+        """For each given chunk, the best cosine between qv and the stored vectors of the
+        (non-heading) sentences it overlaps; -1 where it has none. Only those sentences are
+        read, so the cost follows the candidates, not the corpus."""
+        offsets, rows = self._chunk_rows
+        ids = np.asarray(chunk_ids, dtype="int64")
+        starts, counts = offsets[ids], offsets[ids + 1] - offsets[ids]
+        out = np.full(len(ids), -1.0, dtype="float32")
+        total = int(counts.sum())
+        if not total or not len(self.sentence_vectors):
+            return out
+        seg = np.cumsum(counts) - counts  # where each chunk's run starts in the gathered rows
+        picked = rows[np.arange(total) - np.repeat(seg, counts) + np.repeat(starts, counts)]
+        scores = self.sentence_vectors[picked] @ np.asarray(qv, dtype="float32")
+        scores[self.heading_mask[picked]] = -1.0
+        some = counts > 0
+        out[some] = np.maximum.reduceat(scores, seg[some])
         return out
+
+    @property
+    def _chunk_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR layout: chunk c overlaps sentence rows rows[offsets[c]:offsets[c + 1]]."""
+        if not hasattr(self, "_csr"):
+            per_chunk = [self.sentences_in(c.doc_id, c.start, c.end) for c in self.chunks]
+            offsets = np.zeros(len(per_chunk) + 1, dtype="int64")
+            offsets[1:] = np.cumsum([len(r) for r in per_chunk])
+            rows = np.fromiter((r for rs in per_chunk for r in rs), dtype="int64", count=int(offsets[-1]))
+            self._csr = (offsets, rows)
+        return self._csr
 
     @property
     def heading_mask(self) -> np.ndarray:
