@@ -144,7 +144,6 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
         manifest = dict(manifest_params(settings, int(vectors.shape[1])),
                         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         count=len(chunks), sentences=len(sents),
-                        index_type=_index_type(len(chunks), settings.flat_threshold),
                         documents=_doc_entries(docs, chunks, stamp, old_docs, set(report.unchanged)))
         _write(tmp, manifest, docs, chunks, texts, vectors, sents, sent_vectors, settings.flat_threshold)
         final = index_dir / f"v-{stamp}-{content_hash(str(time.time_ns()))[:6]}"
@@ -214,10 +213,6 @@ def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str,
     return np.stack([cache[k] for k in keys]).astype("float32"), len(todo)
 
 
-def _index_type(n: int, flat_threshold: int) -> str:
-    return "flat" if n <= flat_threshold else "hnsw"
-
-
 def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vectors, flat_threshold) -> None:
     with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
         for d in docs:
@@ -232,7 +227,8 @@ def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vector
             f.write(json.dumps(list(s), ensure_ascii=False) + "\n")
     np.save(tmp / "vectors.npy", vectors)
     np.save(tmp / "sentences.npy", sent_vectors)
-    write_faiss(vectors, tmp / "vectors.faiss", flat_threshold)
+    _, manifest["ann"] = write_faiss(vectors, tmp / "vectors.faiss", flat_threshold)
+    manifest["index_type"] = manifest["ann"]["type"]
     lexical.build(texts, tmp / "bm25")
     manifest["files"] = _file_list(tmp)
     manifest["probe"] = {"vectors": fingerprint(vectors[probe_rows(len(vectors))]),
@@ -270,20 +266,62 @@ def _file_list(version: Path) -> dict:
     return files
 
 
-def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int):
+ANN_RECALL = 0.95  # recall@10 against exact search an approximate index must keep
+EF_SEARCH = (16, 32, 64, 128, 256, 512)  # tried in order; the first to reach ANN_RECALL is stored
+
+
+def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int, log=print):
+    """Exact IndexFlatIP up to flat_threshold vectors; above, HNSW with the smallest efSearch
+    that keeps recall@10 >= ANN_RECALL on these vectors, or exact search if none does.
+    Returns the index and what was chosen (kept in the manifest)."""
     import_torch_first()
     import faiss
 
     dim = vectors.shape[1]
-    if len(vectors) <= flat_threshold:
-        index = faiss.IndexFlatIP(dim)
-    else:  # M=32, efConstruction=80 keeps recall@10 vs exact >= 0.95 (bench/scale.py measures it)
+    info: dict = {"type": "flat"}
+    index = None
+    if len(vectors) > flat_threshold:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-    if len(vectors):
         index.add(vectors)
+        ef, recall = tune_ef_search(index, vectors)
+        if ef is None:
+            log(f"HNSW reached recall@10 {recall:.3f} < {ANN_RECALL} at efSearch {EF_SEARCH[-1]} on these "
+                f"vectors; keeping exact search")
+            info = {"type": "flat", "hnsw_recall_at_10": round(recall, 4)}
+            index = None
+        else:
+            index.hnsw.efSearch = ef
+            info = {"type": "hnsw", "M": 32, "ef_construction": 80, "ef_search": ef, "recall_at_10": round(recall, 4)}
+    if index is None:
+        index = faiss.IndexFlatIP(dim)
+        if len(vectors):
+            index.add(vectors)
     faiss.write_index(index, str(path))
-    return index
+    return index, info
+
+
+def tune_ef_search(index, vectors: np.ndarray, n_queries: int = 200, seed: int = 0) -> tuple[int | None, float]:
+    """The smallest efSearch in EF_SEARCH whose recall@10 against exact search reaches
+    ANN_RECALL, and that recall (None and the best recall if none does). The probe queries
+    are stored vectors moved to cosine ~0.7 by random noise: near the data, as questions are
+    near their passages, but not in the index."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(vectors), min(n_queries, len(vectors)), replace=False)
+    noise = rng.standard_normal((len(rows), vectors.shape[1])).astype("float32")
+    q = vectors[rows] + noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    q = np.ascontiguousarray(q / np.linalg.norm(q, axis=1, keepdims=True), dtype="float32")
+    _, truth = faiss.knn(q, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    recall = 0.0
+    for ef in EF_SEARCH:
+        index.hnsw.efSearch = ef
+        _, found = index.search(q, 10)
+        recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+        if recall >= ANN_RECALL:
+            return ef, recall
+    return None, recall
 
 
 def _swap_current(index_dir: Path, target: str) -> None:

@@ -111,3 +111,48 @@ def test_manifest_records_model_dim_chunking_and_hashes(tiny_rag, tiny_settings)
     assert m["chunk_size"] == tiny_settings.chunk_size and m["chunk_overlap"] == tiny_settings.chunk_overlap
     assert all(len(d["hash"]) == 16 and d["chunks"] >= 1 for d in m["documents"])
     assert os.path.islink(Path(tiny_settings.index_dir) / "current")
+
+
+def _clustered(n: int, dim: int = 64, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((20, dim))
+    x = centres[rng.integers(0, 20, n)] + 0.3 * rng.standard_normal((n, dim))
+    return np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True), dtype="float32")
+
+
+def test_above_flat_threshold_hnsw_keeps_recall_and_its_tuned_ef_search(tmp_path):
+    import numpy as np
+
+    from rag.index import ANN_RECALL, write_faiss
+    from rag.store import read_faiss
+
+    data = _clustered(4100)
+    vecs, q = data[:4000], data[4000:]  # the last 100 are held out as questions
+    _, info = write_faiss(vecs, tmp_path / "v.faiss", flat_threshold=1000, log=lambda *_: None)
+    assert info["type"] == "hnsw" and info["recall_at_10"] >= ANN_RECALL
+    loaded = read_faiss(tmp_path / "v.faiss")  # memory-mapped; efSearch travels with the file
+    assert loaded.hnsw.efSearch == info["ef_search"] and loaded.ntotal == 4000
+    truth = np.argsort(-(q @ vecs.T), axis=1)[:, :10]
+    _, found = loaded.search(q, 10)
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
+    assert recall >= ANN_RECALL - 0.02  # held-out queries, not the tuning probes
+
+
+def test_when_no_ef_search_reaches_the_recall_target_exact_search_is_kept(tmp_path, monkeypatch):
+    import rag.index as ix
+
+    monkeypatch.setattr(ix, "EF_SEARCH", (1,))  # an efSearch far too small for 0.95
+    said = []
+    index, info = ix.write_faiss(_clustered(3000), tmp_path / "v.faiss", flat_threshold=1000, log=said.append)
+    assert info["type"] == "flat" and info["hnsw_recall_at_10"] < ix.ANN_RECALL
+    assert type(index).__name__ == "IndexFlatIP" and "keeping exact search" in said[0]
+
+
+def test_build_records_the_index_type_in_the_manifest(tiny_settings, fake_embedder):
+    s = tiny_settings.replace(flat_threshold=1)
+    _build(s, fake_embedder)
+    m = json.loads((Path(s.index_dir) / "current" / "manifest.json").read_text())
+    assert m["index_type"] == m["ann"]["type"] and m["ann"]["type"] in ("hnsw", "flat")
+    assert Rag(s, embedder=fake_embedder).search("Germany industry")
