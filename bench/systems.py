@@ -140,7 +140,7 @@ def search_breakdown(rag, texts: list[str]) -> dict:
         t = time.perf_counter()
         qv = emb.embed_query(q)
         t1 = time.perf_counter()
-        _, ids = _search_one(index.faiss, qv, depth)
+        _, ids = _search_one(index.searcher, qv, depth)
         t2 = time.perf_counter()
         scores = index.lexical.scores(q)
         t3 = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -44,6 +45,11 @@ class Settings:
     refusal_threshold: float = 0.64
     max_answer_sentences: int = 3
     flat_threshold: int = 200_000  # above this many vectors use HNSW instead of exact search
+    # "faiss" (files in index/), "milvus://path/milvus.db" (Milvus Lite) or "milvus://host:19530"
+    vector_store: str = "faiss"
+    milvus_collection: str = "rag_chunks"
+    # "" embeds in this process; "local" starts Ray on this machine; else a Ray address ("ray://head:10001")
+    ray_address: str = ""
     backend: str = "extractive"
     llm_base_url: str = ""
     llm_model: str = ""
@@ -105,6 +111,11 @@ def _validate(s: Settings) -> Settings:
         raise RagError("backend 'llm' needs RAG_LLM_BASE_URL and RAG_LLM_MODEL (or --llm-base-url/--llm-model)")
     if s.embed_precision not in PRECISIONS:
         raise RagError(f"embed_precision {s.embed_precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
+    from .vectorstore import parse
+
+    parse(s.vector_store)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", s.milvus_collection):
+        raise RagError(f"milvus_collection {s.milvus_collection!r} is not a valid Milvus name; use letters, digits and _")
     if s.top_k < 1 or s.top_k > 100:
         raise RagError(f"top_k={s.top_k} is out of range; use 1..100")
     if s.chunk_size < 16:

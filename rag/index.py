@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lexical
+from . import lexical, vectorstore
 from .chunk import chunk_document, check_budget, embed_text, load_tokenizer, split_sentences
 from .config import Settings
 from .embed import Embedder, import_torch_first, model_dir
@@ -53,12 +53,13 @@ class Report:
 def manifest_params(settings: Settings, dim: int) -> dict:
     return {"format_version": FORMAT_VERSION, "model": settings.model, "dim": dim,
             "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-            "embed_titles": settings.embed_titles, "index_sentences": settings.index_sentences}
+            "embed_titles": settings.embed_titles, "index_sentences": settings.index_sentences,
+            "vector_store": vectorstore.parse(settings.vector_store)[0]}
 
 
 def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> None:
     want = manifest_params(settings, manifest.get("dim", 0))
-    have = {k: manifest.get(k) for k in want}
+    have = {k: manifest.get(k, "faiss" if k == "vector_store" else None) for k in want}
     if have != want:
         diff = ", ".join(f"{k} {have[k]!r} (config: {want[k]!r})" for k in want if have[k] != want[k])
         raise RagError(f"{index_dir}/ was built with other settings: {diff}; run `rag index --rebuild`")
@@ -145,11 +146,13 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
                         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         count=len(chunks), sentences=len(sents),
                         documents=_doc_entries(docs, chunks, stamp, old_docs, set(report.unchanged)))
-        _write(tmp, manifest, docs, chunks, texts, vectors, sents, sent_vectors, settings.flat_threshold)
+        store = vectorstore.open_store(settings)
+        ids = _write(tmp, manifest, docs, chunks, texts, vectors, sents, sent_vectors, store, log)
         final = index_dir / f"v-{stamp}-{content_hash(str(time.time_ns()))[:6]}"
         os.rename(tmp, final)
         _swap_current(index_dir, final.name)
         _sweep(index_dir)
+        store.prune(ids)  # only now: until the swap the previous version's rows must stay searchable
         report.seconds = time.perf_counter() - started
         return report
 
@@ -213,21 +216,23 @@ def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str,
     return np.stack([cache[k] for k in keys]).astype("float32"), len(todo)
 
 
-def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vectors, flat_threshold) -> None:
+def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vectors, store, log) -> np.ndarray:
+    """Write one version's files (and its vectors to the store); returns the chunks' store ids."""
     with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata},
                                ensure_ascii=False) + "\n")
+    keys = [content_hash(manifest["model"], t) for t in texts]
     with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for c, t in zip(chunks, texts):
-            f.write(json.dumps([c.doc_id, c.start, c.end, c.section, c.page, content_hash(manifest["model"], t)],
-                               ensure_ascii=False) + "\n")
+        for c, key in zip(chunks, keys):
+            f.write(json.dumps([c.doc_id, c.start, c.end, c.section, c.page, key], ensure_ascii=False) + "\n")
     with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as f:
         for s in sents:
             f.write(json.dumps(list(s), ensure_ascii=False) + "\n")
     np.save(tmp / "vectors.npy", vectors)
     np.save(tmp / "sentences.npy", sent_vectors)
-    _, manifest["ann"] = write_faiss(vectors, tmp / "vectors.faiss", flat_threshold)
+    ids = vectorstore.row_ids([(c.doc_id, c.start, c.end, k) for c, k in zip(chunks, keys)])
+    manifest["ann"] = store.write(tmp, vectors, ids, [c.doc_id for c in chunks], log)
     manifest["index_type"] = manifest["ann"]["type"]
     lexical.build(texts, tmp / "bm25")
     manifest["files"] = _file_list(tmp)
@@ -238,6 +243,7 @@ def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vector
         if p.is_file():
             with open(p, "rb") as fh:
                 os.fsync(fh.fileno())
+    return ids
 
 
 CHECKSUMMED = ("documents.jsonl", "chunks.jsonl", "sentences.jsonl")  # read whole at open anyway

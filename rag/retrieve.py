@@ -26,7 +26,7 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     lexical: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
         qv = embedder.embed_query(question) if query_vector is None else query_vector
-        scores, ids = _search_one(index.faiss, qv, depth)
+        scores, ids = _search_one(index.searcher, qv, depth)
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
     if mode in ("bm25", "hybrid"):
         all_scores = index.lexical.scores(question)
@@ -107,6 +107,6 @@ def _search_one(faiss_index, qv: np.ndarray, depth: int):
 
 def _vector(index: Index, i: int):
     try:
-        return index.faiss.reconstruct(i)
+        return index.searcher.reconstruct(i)
     except RuntimeError:
         return None

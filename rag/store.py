@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import vectorstore
 from .config import Settings
 from .embed import import_torch_first
 from .errors import RagError
@@ -28,7 +29,7 @@ class Index:
     documents: dict[str, Document]
     chunks: list[Chunk]
     chunk_keys: list[str]
-    faiss: object
+    searcher: object  # FAISS index or rag.vectorstore.MilvusSearcher: .search, .reconstruct
     lexical: Lexical
     sentences: list[tuple[str, int, int]]
     sentence_vectors: np.ndarray
@@ -152,7 +153,7 @@ def _open(root: Path, path: Path, settings: Settings, load_vectors: bool) -> Ind
                        f"{FORMAT_VERSION}; {REBUILD}")
     check_compatible(manifest, settings, root)
     try:
-        return _load(path, manifest, load_vectors)
+        return _load(path, manifest, load_vectors, settings)
     except RagError:
         raise
     except Exception as e:  # truncated or edited files: never serve from a damaged index
@@ -194,7 +195,7 @@ def _lines(path: Path, name: str, data: dict[str, bytes]) -> list:
     return [json.loads(line) for line in raw.decode("utf-8").split("\n") if line.strip()]
 
 
-def _load(path: Path, manifest: dict, load_vectors: bool) -> Index:
+def _load(path: Path, manifest: dict, load_vectors: bool, settings: Settings) -> Index:
     data = _check_files(path, manifest)
     documents = {}
     for d in _lines(path, "documents.jsonl", data):
@@ -215,7 +216,8 @@ def _load(path: Path, manifest: dict, load_vectors: bool) -> Index:
     if problems:
         raise _out_of_step(path, problems)
     sent_vectors = np.load(path / "sentences.npy")
-    index = read_faiss(path / "vectors.faiss")
+    rows = [(c.doc_id, c.start, c.end, key) for c, key in zip(chunks, keys)]
+    index = vectorstore.open_store(settings).open(path, manifest, vectorstore.row_ids(rows))
     n, dim = manifest["count"], manifest["dim"]
     if index.ntotal != n or len(chunks) != n:
         problems.append(f"{index.ntotal} vectors, {len(chunks)} chunks, manifest says {n}")
@@ -249,10 +251,14 @@ def _probe(manifest: dict, index, sent_vectors: np.ndarray) -> list[str]:
         except RuntimeError:  # an index type that cannot give vectors back
             got = None
         if got is not None and fingerprint(got) != want["vectors"]:
-            problems.append("vectors.faiss holds other vectors than the chunk store was built with")
+            problems.append(f"{_vector_file(manifest)} holds other vectors than the chunk store was built with")
     if "sentences" in want and fingerprint(sent_vectors[probe_rows(len(sent_vectors))]) != want["sentences"]:
         problems.append("sentences.npy holds other vectors than the sentence store was built with")
     return problems
+
+
+def _vector_file(manifest: dict) -> str:
+    return "the Milvus collection" if manifest.get("vector_store") == "milvus" else "vectors.faiss"
 
 
 def read_faiss(path: Path):

@@ -164,4 +164,4 @@ def test_opening_while_a_build_swaps_and_sweeps_reads_one_whole_version(tiny_rag
     monkeypatch.setattr(store, "read_faiss", read_during_a_build)
     index = open_index(tiny_settings)
     assert calls and "owls.txt" in index.documents  # the new version, read whole
-    assert len(index.chunks) == index.faiss.ntotal == index.manifest["count"]
+    assert len(index.chunks) == index.searcher.ntotal == index.manifest["count"]

@@ -1,0 +1,133 @@
+"""One contract, two vector stores: FAISS files (default) and Milvus (Milvus Lite, in-process).
+Everything a user sees must be the same whichever RAG_VECTOR_STORE is set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.answer import verify
+from rag.errors import RagError
+from rag.pipeline import Rag
+from rag.store import open_index
+from rag.vectorstore import parse
+
+BACKENDS = ["faiss", "milvus"]
+
+
+def _store_setting(kind: str, tmp_path: Path) -> str:
+    return "faiss" if kind == "faiss" else f"milvus://{tmp_path}/milvus.db"
+
+
+@pytest.fixture(params=BACKENDS)
+def settings(request, tiny_settings, tmp_path):
+    pytest.importorskip("pymilvus") if request.param == "milvus" else None
+    s = tiny_settings.replace(vector_store=_store_setting(request.param, tmp_path))
+    yield s
+    if request.param == "milvus":  # Milvus Lite keeps a server per file until released
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(parse(s.vector_store)[1])
+
+
+def _build(s, emb):
+    emb.calls.clear()
+    return Rag(s, embedder=emb).build(log=lambda *_: None)
+
+
+def test_add_search_and_exact_citations(settings, fake_embedder):
+    _build(settings, fake_embedder)
+    rag = Rag(settings, embedder=fake_embedder)
+    hits = rag.search("queen bee lays eggs", k=3)
+    assert hits[0].chunk.doc_id == "bees.txt" and hits[0].dense is not None
+    answer = rag.ask("Which bee lays eggs?")
+    assert answer.citations and all(verify(rag.index, c) for c in answer.citations)
+    assert open_index(settings).manifest["vector_store"] == settings.vector_store.split(":")[0]
+
+
+def test_update_and_delete_are_incremental(settings, fake_embedder):
+    corpus = Path(settings.corpus_dir)
+    _build(settings, fake_embedder)
+    (corpus / "owls.txt").write_text("Owls hunt mice at night. Barn owls have heart-shaped faces.")
+    (corpus / "bees.txt").write_text("Honey bees live in colonies. Drones are male bees that do not sting.")
+    (corpus / "rome.html").unlink()
+    report = _build(settings, fake_embedder)
+    assert report.added == ["owls.txt"] and report.changed == ["bees.txt"] and report.deleted == ["rome.html"]
+    assert all("Solar" not in c and "Tea" not in c for c in fake_embedder.calls)  # unchanged: not re-embedded
+    rag = Rag(settings, embedder=fake_embedder)
+    assert rag.search("barn owls heart-shaped faces", k=1, mode="dense")[0].chunk.doc_id == "owls.txt"
+    assert all(h.chunk.doc_id != "rome.html" for h in rag.search("Rubicon Caesar", k=5, mode="dense"))
+    drones = rag.search("male drones do not sting", k=1, mode="dense")[0]
+    assert drones.chunk.doc_id == "bees.txt" and "Drones" in drones.chunk.text
+    index = rag.index
+    assert index.searcher.ntotal == len(index.chunks) == index.manifest["count"]
+    if settings.vector_store != "faiss":  # stale rows are deleted once the new version is live
+        from rag.vectorstore import open_store
+
+        assert len(open_store(settings).present()) == len(index.chunks)
+
+
+def test_both_backends_give_the_same_scores(tiny_settings, fake_embedder, tmp_path):
+    pytest.importorskip("pymilvus")
+    scored = {}
+    for kind in BACKENDS:
+        s = tiny_settings.replace(index_dir=tmp_path / f"index-{kind}",
+                                  vector_store=_store_setting(kind, tmp_path))
+        _build(s, fake_embedder)
+        rag = Rag(s, embedder=fake_embedder)
+        n = len(rag.index.chunks)
+        scored[kind] = [{(h.chunk.doc_id, h.chunk.start): round(h.score, 5)  # every chunk: ties in any order
+                         for h in rag.search(q, k=n, mode="dense")}
+                        for q in ("solar panels silicon", "green tea plant", "Julius Caesar")]
+        assert rag.search("Julius Caesar Rubicon", k=1)[0].chunk.doc_id == "rome.html"
+    assert scored["faiss"] == scored["milvus"]
+
+
+def test_model_or_store_mismatch_is_one_line_with_the_fix(settings, fake_embedder, tmp_path):
+    _build(settings, fake_embedder)
+    other_store = "milvus://" + str(tmp_path / "other.db") if settings.vector_store == "faiss" else "faiss"
+    for change, word in (({"model": "/some/other-model"}, "model"), ({"vector_store": other_store}, "vector_store")):
+        with pytest.raises(RagError) as e:
+            open_index(settings.replace(**change))
+        assert word in str(e.value) and "rag index --rebuild" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_vectors_changed_behind_the_index_are_caught(settings, fake_embedder):
+    _build(settings, fake_embedder)
+    index = open_index(settings)
+    if settings.vector_store == "faiss":
+        import faiss
+
+        other = faiss.IndexFlatIP(index.searcher.d)
+        other.add(fake_embedder.embed_documents([f"noise {i}" for i in range(index.searcher.ntotal)]))
+        faiss.write_index(other, str(index.path / "vectors.faiss"))  # same size, other vectors
+    else:  # rows replaced by other vectors under the same ids
+        from rag.vectorstore import open_store
+
+        store = open_store(settings)
+        ids = [int(i) for i in index.searcher.ids]
+        store.client.upsert(store.collection, [{"id": i, "vector": fake_embedder.embed_query(f"noise {i}").tolist(),
+                                                "doc_id": "x"} for i in ids])
+    with pytest.raises(RagError) as e:
+        open_index(settings)
+    assert "rag index --rebuild" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_milvus_collection_of_another_dimension_is_refused(tiny_settings, fake_embedder, tmp_path):
+    pytest.importorskip("pymilvus")
+    from tests.conftest import FakeEmbedder
+
+    s = tiny_settings.replace(vector_store=_store_setting("milvus", tmp_path))
+    _build(s, FakeEmbedder(dim=128))
+    with pytest.raises(RagError, match="holds 128-d vectors"):
+        Rag(s.replace(index_dir=tmp_path / "index2"), embedder=fake_embedder).build(log=lambda *_: None)
+    assert Rag(s, embedder=FakeEmbedder(dim=128)).search("honey bees", k=1)  # the first index still works
+
+
+def test_unreachable_milvus_server_is_one_line(tiny_settings, fake_embedder):
+    pytest.importorskip("pymilvus")
+    s = tiny_settings.replace(vector_store="milvus://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(RagError) as e:
+        Rag(s, embedder=fake_embedder).build(log=lambda *_: None)
+    assert "cannot open Milvus at http://127.0.0.1:9" in str(e.value) and "\n" not in str(e.value)
