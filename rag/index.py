@@ -57,8 +57,8 @@ def manifest_params(settings: Settings, dim: int) -> dict:
             "vector_store": vectorstore.parse(settings.vector_store)[0]}
 
 
-def check_compatible(manifest: dict, settings: Settings, index_dir: Path) -> None:
-    want = manifest_params(settings, manifest.get("dim", 0))
+def check_compatible(manifest: dict, settings: Settings, index_dir: Path, ignore: tuple = ()) -> None:
+    want = {k: v for k, v in manifest_params(settings, manifest.get("dim", 0)).items() if k not in ignore}
     have = {k: manifest.get(k, "faiss" if k == "vector_store" else None) for k in want}
     if have != want:
         diff = ", ".join(f"{k} {have[k]!r} (config: {want[k]!r})" for k in want if have[k] != want[k])
@@ -100,7 +100,8 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             prev = old_docs.get(doc.id)
             bucket = report.added if prev is None else report.unchanged if prev["hash"] == doc.hash else report.changed
             bucket.append(doc.id)
-        if old is not None and not report.changed_anything:
+        moved = old is not None and old.manifest.get("vector_store", "faiss") != vectorstore.parse(settings.vector_store)[0]
+        if old is not None and not report.changed_anything and not moved:
             report.chunks = len(old.chunks)
             report.seconds = time.perf_counter() - started
             return report
@@ -205,7 +206,7 @@ def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str,
     keys = [content_hash(model, t) for t in texts]
     # Sorting by length puts similar lengths in one batch, so little padding is computed.
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items(), key=lambda kv: len(kv[1]))
-    batch = 64
+    batch = getattr(embedder, "texts_per_call", 64)  # small calls give a progress bar; Ray takes all at once
     with tqdm(total=len(todo), desc=f"embedding {what}", unit=" texts", disable=not todo, leave=False) as bar:
         for i in range(0, len(todo), batch):
             part = todo[i:i + batch]
@@ -358,4 +359,4 @@ def _open_previous(index_dir: Path, settings: Settings):
 
     if not (index_dir / CURRENT).exists():
         return None
-    return open_index(settings, load_vectors=True)
+    return open_index(settings, load_vectors=True, for_build=True)

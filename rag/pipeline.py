@@ -54,7 +54,12 @@ class Rag:
     def build(self, rebuild: bool = False, log=print):
         from .index import build
 
-        report = build(self.settings, self.embedder, rebuild=rebuild, log=log)
+        embedder = self.embedder
+        if self.settings.ray_address:  # documents embedded on a Ray cluster; same records either way
+            from .distributed import RayEmbedder
+
+            embedder = RayEmbedder(embedder, self.settings.ray_address)
+        report = build(self.settings, embedder, rebuild=rebuild, log=log)
         return report
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:

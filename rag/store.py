@@ -117,13 +117,15 @@ def is_heading(text: str) -> bool:
     return len(text.split()) <= 6 and not text.endswith((".", "?", "!", "\u201d", '"'))
 
 
-def open_index(settings: Settings, load_vectors: bool = False) -> Index:
-    """Load index_dir/current; any damage becomes one RagError line naming the fix."""
+def open_index(settings: Settings, load_vectors: bool = False, for_build: bool = False) -> Index:
+    """Load index_dir/current; any damage becomes one RagError line naming the fix.
+    for_build: the previous version as a build reuses it (chunks, cached vectors), without its
+    vector store, which may be another kind when RAG_VECTOR_STORE was just switched."""
     root = Path(settings.index_dir)
     for _attempt in range(3):
         path = _current(root)
         try:
-            return _open(root, path, settings, load_vectors)
+            return _open(root, path, settings, load_vectors, for_build)
         except RagError:
             if _current(root) == path:
                 raise
@@ -141,7 +143,7 @@ def _current(root: Path) -> Path:
     return link.resolve()
 
 
-def _open(root: Path, path: Path, settings: Settings, load_vectors: bool) -> Index:
+def _open(root: Path, path: Path, settings: Settings, load_vectors: bool, for_build: bool = False) -> Index:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         if not isinstance(manifest, dict) or "format_version" not in manifest:
@@ -151,9 +153,9 @@ def _open(root: Path, path: Path, settings: Settings, load_vectors: bool) -> Ind
     if manifest["format_version"] != FORMAT_VERSION:
         raise RagError(f"{root}/ has index format {manifest['format_version']}, this version reads "
                        f"{FORMAT_VERSION}; {REBUILD}")
-    check_compatible(manifest, settings, root)
+    check_compatible(manifest, settings, root, ignore=("vector_store",) if for_build else ())
     try:
-        return _load(path, manifest, load_vectors, settings)
+        return _load(path, manifest, load_vectors, settings, for_build)
     except RagError:
         raise
     except Exception as e:  # truncated or edited files: never serve from a damaged index
@@ -195,7 +197,7 @@ def _lines(path: Path, name: str, data: dict[str, bytes]) -> list:
     return [json.loads(line) for line in raw.decode("utf-8").split("\n") if line.strip()]
 
 
-def _load(path: Path, manifest: dict, load_vectors: bool, settings: Settings) -> Index:
+def _load(path: Path, manifest: dict, load_vectors: bool, settings: Settings, for_build: bool = False) -> Index:
     data = _check_files(path, manifest)
     documents = {}
     for d in _lines(path, "documents.jsonl", data):
@@ -216,20 +218,24 @@ def _load(path: Path, manifest: dict, load_vectors: bool, settings: Settings) ->
     if problems:
         raise _out_of_step(path, problems)
     sent_vectors = np.load(path / "sentences.npy")
-    rows = [(c.doc_id, c.start, c.end, key) for c, key in zip(chunks, keys)]
-    index = vectorstore.open_store(settings).open(path, manifest, vectorstore.row_ids(rows))
     n, dim = manifest["count"], manifest["dim"]
-    if index.ntotal != n or len(chunks) != n:
-        problems.append(f"{index.ntotal} vectors, {len(chunks)} chunks, manifest says {n}")
-    if index.d != dim:
-        problems.append(f"vector dim {index.d}, manifest says {dim}")
+    index = None
+    if not for_build:
+        rows = [(c.doc_id, c.start, c.end, key) for c, key in zip(chunks, keys)]
+        index = vectorstore.open_store(settings).open(path, manifest, vectorstore.row_ids(rows))
+        if index.ntotal != n:
+            problems.append(f"{index.ntotal} vectors, {len(chunks)} chunks, manifest says {n}")
+        if index.d != dim:
+            problems.append(f"vector dim {index.d}, manifest says {dim}")
+    if len(chunks) != n:
+        problems.append(f"{len(chunks)} chunks, manifest says {n}")
     if len(sent_vectors) and sent_vectors.shape != (len(sentences), dim):
         problems.append(f"{sent_vectors.shape[0]} sentence vectors for {len(sentences)} sentences")
     if manifest.get("index_sentences") and len(sentences) != manifest.get("sentences", len(sentences)):
         problems.append(f"{len(sentences)} sentences, manifest says {manifest['sentences']}")
     if set(documents) != {d["id"] for d in manifest["documents"]}:
         problems.append("document store and manifest list different documents")
-    problems += [] if problems else _probe(manifest, index, sent_vectors)
+    problems += [] if problems or index is None else _probe(manifest, index, sent_vectors)
     if problems:
         raise _out_of_step(path, problems)
     vectors = np.load(path / "vectors.npy") if load_vectors else None

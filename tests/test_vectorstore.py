@@ -131,3 +131,13 @@ def test_unreachable_milvus_server_is_one_line(tiny_settings, fake_embedder):
     with pytest.raises(RagError) as e:
         Rag(s, embedder=fake_embedder).build(log=lambda *_: None)
     assert "cannot open Milvus at http://127.0.0.1:9" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_switching_the_store_moves_vectors_without_embedding_again(tiny_settings, fake_embedder, tmp_path):
+    pytest.importorskip("pymilvus")
+    _build(tiny_settings, fake_embedder)
+    for store in (_store_setting("milvus", tmp_path), "faiss"):
+        s = tiny_settings.replace(vector_store=store)
+        report = _build(s, fake_embedder)
+        assert report.embedded == 0 and fake_embedder.calls == []
+        assert Rag(s, embedder=fake_embedder).search("queen bee lays eggs", k=1, mode="dense")[0].chunk.doc_id == "bees.txt"
