@@ -141,3 +141,19 @@ def test_switching_the_store_moves_vectors_without_embedding_again(tiny_settings
         report = _build(s, fake_embedder)
         assert report.embedded == 0 and fake_embedder.calls == []
         assert Rag(s, embedder=fake_embedder).search("queen bee lays eggs", k=1, mode="dense")[0].chunk.doc_id == "bees.txt"
+
+
+def test_the_setting_names_the_backend_or_says_what_to_write(tmp_path):
+    from rag.config import load_settings
+
+    assert parse("faiss") == ("faiss", "")
+    assert parse("milvus://milvus.example:19530") == ("milvus", "http://milvus.example:19530")
+    assert parse("milvus://https://zilliz.example:443") == ("milvus", "https://zilliz.example:443")
+    kind, uri = parse("milvus://index/m.db")
+    assert kind == "milvus" and Path(uri).is_absolute() and uri.endswith("index/m.db")
+    for bad in ("qdrant://x", "milvus://"):
+        with pytest.raises(RagError) as e:
+            load_settings(env={"RAG_VECTOR_STORE": bad})
+        assert "milvus://" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(RagError, match="not a valid Milvus name"):
+        load_settings(env={"RAG_MILVUS_COLLECTION": "my-chunks"})
