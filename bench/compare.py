@@ -1,6 +1,6 @@
 """Our pipeline vs the tutorial LangChain pipeline, side by side, in one run, same corpus and model.
 
-    python bench/compare.py                              # both corpora, full SciFact (~25 min on 2 cores)
+    python bench/compare.py                              # both corpora, full SciFact (~45 min on 2 cores)
     python bench/compare.py --corpus scifact --limit 300 # quick run on 300 abstracts
     python bench/compare.py --corpus bundled
 
