@@ -133,10 +133,9 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             raise RagError(f"no indexable documents in {settings.corpus_dir}/{_skipped_note(report.skipped)}; "
                            f"add .txt, .md, .html or .pdf files")
         cache = old.vector_cache() if old else {}
-        log(f"embedding {len(texts)} chunks and {len(sent_texts)} sentences from {len(docs)} documents")
-        vectors, n1 = _embed_cached(embedder, texts, cache, settings.model, "chunks")
+        vectors, n1 = _embed_cached(embedder, texts, cache, settings.model, "chunks", log)
         if settings.index_sentences:
-            sent_vectors, n2 = _embed_cached(embedder, sent_texts, cache, settings.model, "sentences")
+            sent_vectors, n2 = _embed_cached(embedder, sent_texts, cache, settings.model, "sentences", log)
         else:
             sent_vectors, n2 = np.zeros((0, vectors.shape[1]), "float32"), 0
         report.embedded, report.chunks = n1 + n2, len(chunks)
@@ -199,13 +198,15 @@ def _spans_by_doc(old, unchanged: set[str]) -> dict[str, tuple[list[Chunk], list
     return out
 
 
-def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str, what: str):
+def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str, what: str, log=print):
     """Never embed the same text twice: reuse vectors keyed by (model, text hash)."""
     from tqdm import tqdm
 
     keys = [content_hash(model, t) for t in texts]
     # Sorting by length puts similar lengths in one batch, so little padding is computed.
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items(), key=lambda kv: len(kv[1]))
+    log(f"{what}: {len(texts)}, embedding {len(todo)} new" + (f", {len(texts) - len(todo)} already in the index"
+                                                            if len(todo) < len(texts) else ""))
     batch = getattr(embedder, "texts_per_call", 64)  # small calls give a progress bar; Ray takes all at once
     with tqdm(total=len(todo), desc=f"embedding {what}", unit=" texts", disable=not todo, leave=False) as bar:
         for i in range(0, len(todo), batch):
