@@ -9,13 +9,13 @@ so a crash at any moment leaves the previous index usable.
 from __future__ import annotations
 
 import fcntl
-from collections import Counter
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +57,14 @@ def manifest_params(settings: Settings, dim: int) -> dict:
             "vector_store": vectorstore.parse(settings.vector_store)[0]}
 
 
+def built_store(manifest: dict) -> str:
+    """The vector-store kind a version was built for (versions from before the setting: faiss)."""
+    return manifest.get("vector_store", "faiss")
+
+
 def check_compatible(manifest: dict, settings: Settings, index_dir: Path, ignore: tuple = ()) -> None:
     want = {k: v for k, v in manifest_params(settings, manifest.get("dim", 0)).items() if k not in ignore}
-    have = {k: manifest.get(k, "faiss" if k == "vector_store" else None) for k in want}
+    have = {k: built_store(manifest) if k == "vector_store" else manifest.get(k) for k in want}
     if have != want:
         diff = ", ".join(f"{k} {have[k]!r} (config: {want[k]!r})" for k in want if have[k] != want[k])
         raise RagError(f"{index_dir}/ was built with other settings: {diff}; run `rag index --rebuild`")
@@ -100,7 +105,7 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             prev = old_docs.get(doc.id)
             bucket = report.added if prev is None else report.unchanged if prev["hash"] == doc.hash else report.changed
             bucket.append(doc.id)
-        moved = old is not None and old.manifest.get("vector_store", "faiss") != vectorstore.parse(settings.vector_store)[0]
+        moved = old is not None and built_store(old.manifest) != vectorstore.parse(settings.vector_store)[0]
         if old is not None and not report.changed_anything and not moved:
             report.chunks = len(old.chunks)
             report.seconds = time.perf_counter() - started
@@ -133,9 +138,11 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             raise RagError(f"no indexable documents in {settings.corpus_dir}/{_skipped_note(report.skipped)}; "
                            f"add .txt, .md, .html or .pdf files")
         cache = old.vector_cache() if old else {}
-        vectors, n1 = _embed_cached(embedder, texts, cache, settings.model, "chunks", log)
+        keys = [content_hash(settings.model, t) for t in texts]  # the cache key, and the chunk's key on disk
+        vectors, n1 = _embed_cached(embedder, texts, keys, cache, "chunks", log)
         if settings.index_sentences:
-            sent_vectors, n2 = _embed_cached(embedder, sent_texts, cache, settings.model, "sentences", log)
+            sent_keys = [content_hash(settings.model, t) for t in sent_texts]
+            sent_vectors, n2 = _embed_cached(embedder, sent_texts, sent_keys, cache, "sentences", log)
         else:
             sent_vectors, n2 = np.zeros((0, vectors.shape[1]), "float32"), 0
         report.embedded, report.chunks = n1 + n2, len(chunks)
@@ -147,7 +154,7 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
                         count=len(chunks), sentences=len(sents),
                         documents=_doc_entries(docs, chunks, stamp, old_docs, set(report.unchanged)))
         store = vectorstore.open_store(settings)
-        ids = _write(tmp, manifest, docs, chunks, texts, vectors, sents, sent_vectors, store, log)
+        ids = _write(tmp, manifest, docs, chunks, texts, keys, vectors, sents, sent_vectors, store, log)
         final = index_dir / f"v-{stamp}-{content_hash(str(time.time_ns()))[:6]}"
         os.rename(tmp, final)
         _swap_current(index_dir, final.name)
@@ -198,11 +205,10 @@ def _spans_by_doc(old, unchanged: set[str]) -> dict[str, tuple[list[Chunk], list
     return out
 
 
-def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str, what: str, log=print):
+def _embed_cached(embedder: Embedder, texts: list[str], keys: list[str], cache: dict, what: str, log=print):
     """Never embed the same text twice: reuse vectors keyed by (model, text hash)."""
     from tqdm import tqdm
 
-    keys = [content_hash(model, t) for t in texts]
     # Sorting by length puts similar lengths in one batch, so little padding is computed.
     todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items(), key=lambda kv: len(kv[1]))
     log(f"{what}: {len(texts)}, embedding {len(todo)} new" + (f", {len(texts) - len(todo)} already in the index"
@@ -218,13 +224,12 @@ def _embed_cached(embedder: Embedder, texts: list[str], cache: dict, model: str,
     return np.stack([cache[k] for k in keys]).astype("float32"), len(todo)
 
 
-def _write(tmp: Path, manifest, docs, chunks, texts, vectors, sents, sent_vectors, store, log) -> np.ndarray:
+def _write(tmp: Path, manifest, docs, chunks, texts, keys, vectors, sents, sent_vectors, store, log) -> np.ndarray:
     """Write one version's files (and its vectors to the store); returns the chunks' store ids."""
     with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
         for d in docs:
             f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata},
                                ensure_ascii=False) + "\n")
-    keys = [content_hash(manifest["model"], t) for t in texts]
     with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c, key in zip(chunks, keys):
             f.write(json.dumps([c.doc_id, c.start, c.end, c.section, c.page, key], ensure_ascii=False) + "\n")

@@ -15,7 +15,7 @@ from . import vectorstore
 from .config import Settings
 from .embed import import_torch_first
 from .errors import RagError
-from .index import CURRENT, FORMAT_VERSION, check_compatible, fingerprint, probe_rows
+from .index import CURRENT, FORMAT_VERSION, built_store, check_compatible, fingerprint, probe_rows
 from .lexical import Lexical
 from .types import Chunk, Document, content_hash
 
@@ -264,7 +264,7 @@ def _probe(manifest: dict, index, sent_vectors: np.ndarray) -> list[str]:
 
 
 def _vector_file(manifest: dict) -> str:
-    return "the Milvus collection" if manifest.get("vector_store") == "milvus" else "vectors.faiss"
+    return "the Milvus collection" if built_store(manifest) == "milvus" else "vectors.faiss"
 
 
 def read_faiss(path: Path):
