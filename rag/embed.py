@@ -18,6 +18,8 @@ class Embedder(Protocol):
 
     def embed_documents(self, texts: list[str]) -> np.ndarray: ...
 
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]: ...
+
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
@@ -121,9 +123,36 @@ class SentenceTransformerEmbedder:
                 )
         finally:
             torch.set_num_threads(previous)
-        vecs = vecs.float().numpy()
-        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)  # exact unit length after bf16
-        return np.ascontiguousarray(vecs, dtype="float32")
+        return _unit(vecs.float().numpy())
+
+    def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector and, from the same forward pass, one vector per (start, end) char
+        span of it: the mean of the span's contextual token embeddings ("late chunking"). So a
+        chunk's sentences cost no extra model pass. A span no token falls in gets a NaN row."""
+        import torch
+
+        model, tok = self.model, self.model.tokenizer
+        vecs, out_spans = [], []
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for i in range(0, len(texts), self.batch_size):
+                batch = list(texts[i:i + self.batch_size])
+                feats = tok(batch, padding=True, truncation="longest_first", max_length=model.max_seq_length,
+                            return_tensors="pt", return_offsets_mapping=True)
+                offsets = feats.pop("offset_mapping").numpy()
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    out = model.forward(dict(feats))
+                vecs.append(out["sentence_embedding"].float().numpy())
+                tokens = out["token_embeddings"].float().numpy()
+                lengths = feats["attention_mask"].sum(1).numpy()
+                for j, text_spans in enumerate(spans[i:i + len(batch)]):
+                    out_spans.append(_span_means(tokens[j, 1:lengths[j] - 1], offsets[j, 1:lengths[j] - 1], text_spans))
+        finally:
+            torch.set_num_threads(previous)
+        if not vecs:
+            return np.zeros((0, self.dim), dtype="float32"), []
+        return _unit(np.concatenate(vecs)), out_spans
 
     @property
     def bf16(self) -> bool:
@@ -145,3 +174,23 @@ class SentenceTransformerEmbedder:
         finally:
             torch.set_num_threads(previous)
         return np.ascontiguousarray(vec / max(float(np.linalg.norm(vec)), 1e-12), dtype="float32")
+
+
+def _unit(vecs: np.ndarray) -> np.ndarray:
+    """Exact unit length (bfloat16 leaves norms a little off 1)."""
+    vecs = np.asarray(vecs, dtype="float32")
+    return np.ascontiguousarray(vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12))
+
+
+def _span_means(tokens: np.ndarray, offsets: np.ndarray, spans) -> np.ndarray:
+    """Unit mean of the token rows overlapping each char span (tokens without special ones)."""
+    out = np.full((len(spans), tokens.shape[1]), np.nan, dtype="float32")
+    if not len(spans) or not len(tokens):
+        return out
+    sums = np.vstack([np.zeros((1, tokens.shape[1]), tokens.dtype), np.cumsum(tokens, axis=0)])
+    bounds = np.asarray(spans, dtype="int64").reshape(-1, 2)
+    lo = np.searchsorted(offsets[:, 1], bounds[:, 0], side="right")  # first token ending after start
+    hi = np.searchsorted(offsets[:, 0], bounds[:, 1], side="left")  # first token starting at/after end
+    some = hi > lo
+    out[some] = _unit((sums[hi[some]] - sums[lo[some]]) / (hi[some] - lo[some])[:, None])
+    return out

@@ -27,8 +27,9 @@ from .types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
-# SUPPORT: a sentence's support is `sentence_score` (0.8 cosine + 0.2 share of the sentence's
-# content words found in the source sentence) against the best sentence of the passage it cites.
+# SUPPORT: a sentence's support is `sentence_score` (0.8 cosine of the two embedded alone + 0.2
+# share of the sentence's content words found in the source sentence) against the best sentence
+# of the passage it cites.
 # Calibrated with all-MiniLM-L6-v2 on eval/gold.jsonl (56 answerable items): a claim written as
 # "question + gold answer" scores median 0.61 against its gold quote (positives) and median 0.41
 # against the best sentence of the top passage that lacks the answer (hard negatives from the
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 # negatives); 0.50 (0.839: 80% / 88%) is used because a false "verified" costs more than a false
 # flag. Cosine cannot see a wrong number or a negation: "verified" means "close to its quote",
 # and the quote is shown so the reader can check.
-SUPPORT_THRESHOLD = 0.5
+SUPPORT_THRESHOLD, SUPPORT_W_COSINE = 0.5, 0.8
 FAILED = "LLM backend failed ({reason}); showing the extractive answer"
 UNVERIFIED = "None of the answer's sentences could be matched to the sources; read it with care."
 HISTORY_TURNS, HISTORY_ANSWER_CHARS = 3, 300
@@ -311,12 +312,14 @@ def check_answer(index, embedder, raw: str, hits: list[Hit]) -> tuple[str, tuple
             if n not in passages:
                 c = hits[n - 1].chunk
                 rows = index.sentences_in(c.doc_id, c.start, c.end)
-                passages[n] = (rows, index.sentence_matrix(rows, embedder) if rows else None)
+                # The claim is embedded alone, so it is matched against each sentence embedded
+                # alone too (not the stored vectors, which carry their chunk's context).
+                passages[n] = (rows, embedder.embed_documents([_sentence(index, r) for r in rows]) if rows else None)
             rows, mat = passages[n]
             if not rows:
                 continue
             overlap = np.array([query_overlap(words, _sentence(index, r)) for r in rows])
-            scores = sentence_score(mat @ np.asarray(vectors[i], dtype="float32"), overlap)
+            scores = sentence_score(mat @ np.asarray(vectors[i], dtype="float32"), overlap, SUPPORT_W_COSINE)
             best = int(np.argmax(scores))
             if scores[best] < SUPPORT_THRESHOLD:
                 continue

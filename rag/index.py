@@ -8,6 +8,7 @@ so a crash at any moment leaves the previous index usable.
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import hashlib
 import json
@@ -31,6 +32,7 @@ from .load import Skipped, load_corpus
 from .types import Chunk, Document, content_hash
 
 FORMAT_VERSION = 1
+SENTENCE_VECTORS = "chunk-pass"  # sentence vectors pooled from their chunk's pass (older indexes: none recorded)
 CURRENT = "current"
 
 
@@ -54,6 +56,7 @@ def manifest_params(settings: Settings, dim: int) -> dict:
     return {"format_version": FORMAT_VERSION, "model": settings.model, "dim": dim,
             "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
             "embed_titles": settings.embed_titles, "index_sentences": settings.index_sentences,
+            "sentence_vectors": SENTENCE_VECTORS if settings.index_sentences else None,
             "vector_store": vectorstore.parse(settings.vector_store)[0]}
 
 
@@ -111,37 +114,44 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             report.seconds = time.perf_counter() - started
             return report
 
-        chunks, texts, sents, sent_texts, kept = [], [], [], [], []
+        chunks, texts, keys, spans, sents, sent_texts, sent_keys, kept = [], [], [], [], [], [], [], []
         # An unchanged document (same hash, same chunking settings: check_compatible) keeps its
-        # chunks and sentence spans; only new and changed documents are chunked again.
+        # chunks, sentence spans and keys; only new and changed documents are chunked again.
         reuse = _spans_by_doc(old, set(report.unchanged)) if old else {}
         for doc in docs:
             try:
                 if doc.id in reuse:
-                    doc_chunks, doc_sents = reuse[doc.id]
+                    doc_chunks, doc_keys, doc_sents, doc_sent_keys = reuse[doc.id]
                 else:
                     doc_chunks = chunk_document(doc, tokenizer, settings.chunk_size, settings.chunk_overlap)
-                    doc_sents = split_sentences(doc.text)
+                    doc_sents, doc_keys, doc_sent_keys = split_sentences(doc.text), None, None
             except Exception as e:  # one file the chunker cannot handle must not stop the others
                 _drop(report, doc.id, old_docs, f"could not be chunked ({type(e).__name__}: {str(e)[:100]}); "
                                                 f"please report this file")
                 continue
             kept.append(doc)
-            for c in doc_chunks:
-                chunks.append(c)
-                texts.append(embed_text(c.text, c.title, c.section, tokenizer, settings.embed_titles))
-            for s, e in doc_sents:
-                sents.append((doc.id, s, e))
-                sent_texts.append(doc.text[s:e])
+            doc_texts = [embed_text(c.text, c.title, c.section, tokenizer, settings.embed_titles) for c in doc_chunks]
+            # the key is the vector cache's key and the chunk's key on disk
+            doc_keys = doc_keys or [content_hash(settings.model, t) for t in doc_texts]
+            doc_sent_texts = [doc.text[s:e] for s, e in doc_sents]
+            doc_spans = [()] * len(doc_chunks)
+            if settings.index_sentences and not doc_sent_keys:
+                doc_spans, doc_sent_keys = _sentence_homes(doc_chunks, doc_texts, doc_keys, doc_sents,
+                                                           doc_sent_texts, settings.model)
+            chunks += doc_chunks
+            texts += doc_texts
+            keys += doc_keys
+            spans += doc_spans
+            sents += [(doc.id, s, e) for s, e in doc_sents]
+            sent_texts += doc_sent_texts
+            sent_keys += doc_sent_keys or []
         docs = kept
         if not docs:
             raise RagError(f"no indexable documents in {settings.corpus_dir}/{_skipped_note(report.skipped)}; "
                            f"add .txt, .md, .html or .pdf files")
         cache = old.vector_cache() if old else {}
-        keys = [content_hash(settings.model, t) for t in texts]  # the cache key, and the chunk's key on disk
-        vectors, n1 = _embed_cached(embedder, texts, keys, cache, "chunks", log)
+        vectors, n1 = _embed_cached(embedder, texts, keys, cache, "chunks", log, spans)
         if settings.index_sentences:
-            sent_keys = [content_hash(settings.model, t) for t in sent_texts]
             sent_vectors, n2 = _embed_cached(embedder, sent_texts, sent_keys, cache, "sentences", log)
         else:
             sent_vectors, n2 = np.zeros((0, vectors.shape[1]), "float32"), 0
@@ -154,7 +164,9 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
                         count=len(chunks), sentences=len(sents),
                         documents=_doc_entries(docs, chunks, stamp, old_docs, set(report.unchanged)))
         store = vectorstore.open_store(settings)
-        ids = _write(tmp, manifest, docs, chunks, texts, keys, vectors, sents, sent_vectors, store, log)
+        tokens = lexical.saved_tokens(old.path / "bm25", old.chunk_keys) if old else {}
+        ids = _write(tmp, manifest, docs, chunks, texts, keys, vectors, sents, sent_keys, sent_vectors, store,
+                     tokens, log)
         final = index_dir / f"v-{stamp}-{content_hash(str(time.time_ns()))[:6]}"
         os.rename(tmp, final)
         _swap_current(index_dir, final.name)
@@ -193,55 +205,99 @@ def _doc_entries(docs: list[Document], chunks: list[Chunk], stamp: str, old_docs
     return out
 
 
-def _spans_by_doc(old, unchanged: set[str]) -> dict[str, tuple[list[Chunk], list[tuple[int, int]]]]:
-    """The previous index's chunks and sentence spans of the unchanged documents."""
-    out: dict[str, tuple[list, list]] = {d: ([], []) for d in unchanged}
-    for c in old.chunks:
+def _spans_by_doc(old, unchanged: set[str]) -> dict[str, tuple[list, list, list, list]]:
+    """The previous index's chunks, chunk keys, sentence spans and sentence keys of the
+    unchanged documents (sentence keys None for an index without them: they are worked out again)."""
+    out: dict[str, tuple[list, list, list, list]] = {d: ([], [], [], []) for d in unchanged}
+    for c, key in zip(old.chunks, old.chunk_keys):
         if c.doc_id in out:
             out[c.doc_id][0].append(c)
-    for doc_id, s, e in old.sentences:
+            out[c.doc_id][1].append(key)
+    for (doc_id, s, e), key in zip(old.sentences, old.sentence_keys or [None] * len(old.sentences)):
         if doc_id in out:
-            out[doc_id][1].append((s, e))
-    return out
+            out[doc_id][2].append((s, e))
+            out[doc_id][3].append(key)
+    return {d: (c, k, s, sk if sk and None not in sk else None) for d, (c, k, s, sk) in out.items()}
 
 
-def _embed_cached(embedder: Embedder, texts: list[str], keys: list[str], cache: dict, what: str, log=print):
-    """Never embed the same text twice: reuse vectors keyed by (model, text hash)."""
+def _sentence_homes(chunks: list[Chunk], texts: list[str], keys: list[str], sents: list[tuple[int, int]],
+                    sent_texts: list[str], model: str) -> tuple[list[list], list[str]]:
+    """For one document, where each sentence's vector comes from: the forward pass of the chunk
+    that holds it whole with the most context on its shorter side (late chunking), as a
+    (start, end, key) span of that chunk's embedded text; a sentence no chunk holds whole (at a
+    hard split) is embedded on its own. Returns the spans per chunk and the sentences' cache keys."""
+    starts = [c.start for c in chunks]
+    spans: list[list] = [[] for _ in chunks]
+    sent_keys = []
+    for (s, e), text in zip(sents, sent_texts):
+        j, home, room = bisect.bisect_right(starts, s) - 1, -1, -1
+        for i in range(max(0, j - 8), j + 1):  # chunks overlap a few neighbours at most
+            c = chunks[i]
+            if c.start <= s and e <= c.end and min(s - c.start, c.end - e) > room:
+                home, room = i, min(s - c.start, c.end - e)
+        if home < 0:
+            sent_keys.append(content_hash(model, text))
+            continue
+        shift = len(texts[home]) - len(chunks[home].text) - chunks[home].start  # the title prefix
+        a, b = s + shift, e + shift
+        sent_keys.append(content_hash(model, "late", keys[home], str(a), str(b)))
+        spans[home].append((a, b, sent_keys[-1]))
+    return spans, sent_keys
+
+
+def _embed_cached(embedder: Embedder, texts: list[str], keys: list[str], cache: dict, what: str, log=print,
+                  spans: list | None = None):
+    """Never embed the same text twice: reuse vectors keyed by (model, text hash). With spans
+    (per text: (start, end, key) of its sentences) those come from the text's own pass too."""
     from tqdm import tqdm
 
+    want: dict[str, tuple[str, set]] = {}
+    for k, t, sp in zip(keys, texts, spans or [()] * len(texts)):
+        missing = {x for x in sp if x[2] not in cache}
+        if k not in cache or missing:
+            want.setdefault(k, (t, set()))[1].update(missing)
     # Sorting by length puts similar lengths in one batch, so little padding is computed.
-    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cache}.items(), key=lambda kv: len(kv[1]))
-    log(f"{what}: {len(texts)}, embedding {len(todo)} new" + (f", {len(texts) - len(todo)} already in the index"
-                                                            if len(todo) < len(texts) else ""))
+    todo = sorted(want.items(), key=lambda kv: len(kv[1][0]))
+    n_spans = sum(len(sp) for _, (_, sp) in todo)
+    log(f"{what}: {len(texts)}, embedding {len(todo)} new" + (f", {len(texts) - len(todo)} already embedded"
+                                                            if len(todo) < len(texts) else "")
+        + (f"; {n_spans} sentence vectors from the same pass" if n_spans else ""))
     batch = getattr(embedder, "texts_per_call", 64)  # small calls give a progress bar; Ray takes all at once
     with tqdm(total=len(todo), desc=f"embedding {what}", unit=" texts", disable=not todo, leave=False) as bar:
         for i in range(0, len(todo), batch):
             part = todo[i:i + batch]
-            cache.update(zip((k for k, _ in part), embedder.embed_documents([t for _, t in part])))
+            if any(sp for _, (_, sp) in part):
+                part_spans = [sorted(sp) for _, (_, sp) in part]
+                vecs, span_vecs = embedder.embed_spans([t for _, (t, _) in part],
+                                                       [[(a, b) for a, b, _ in sp] for sp in part_spans])
+                for sp, sv in zip(part_spans, span_vecs):
+                    cache.update((key, v) for (_, _, key), v in zip(sp, sv) if np.isfinite(v).all())
+            else:
+                vecs = embedder.embed_documents([t for _, (t, _) in part])
+            cache.update(zip((k for k, _ in part), vecs))
             bar.update(len(part))
     if not keys:
-        return np.zeros((0, embedder.dim), "float32"), 0
+        return np.zeros((0, embedder.dim), "float32"), len(todo)
     return np.stack([cache[k] for k in keys]).astype("float32"), len(todo)
 
 
-def _write(tmp: Path, manifest, docs, chunks, texts, keys, vectors, sents, sent_vectors, store, log) -> np.ndarray:
+def _write(tmp: Path, manifest, docs, chunks, texts, keys, vectors, sents, sent_keys, sent_vectors, store,
+           tokens, log) -> np.ndarray:
     """Write one version's files (and its vectors to the store); returns the chunks' store ids."""
+    dump = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps(..., kw) makes one per call
     with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
-        for d in docs:
-            f.write(json.dumps({"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata},
-                               ensure_ascii=False) + "\n")
+        f.writelines(dump({"id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata}) + "\n"
+                     for d in docs)
     with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-        for c, key in zip(chunks, keys):
-            f.write(json.dumps([c.doc_id, c.start, c.end, c.section, c.page, key], ensure_ascii=False) + "\n")
-    with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as f:
-        for s in sents:
-            f.write(json.dumps(list(s), ensure_ascii=False) + "\n")
+        f.writelines(dump([c.doc_id, c.start, c.end, c.section, c.page, key]) + "\n" for c, key in zip(chunks, keys))
+    with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as f:  # key: where the sentence's vector came from
+        f.writelines(dump([*s, key] if key else list(s)) + "\n" for s, key in zip(sents, sent_keys or [None] * len(sents)))
     np.save(tmp / "vectors.npy", vectors)
     np.save(tmp / "sentences.npy", sent_vectors)
     ids = vectorstore.row_ids([(c.doc_id, c.start, c.end, k) for c, k in zip(chunks, keys)])
     manifest["ann"] = store.write(tmp, vectors, ids, [c.doc_id for c in chunks], log)
     manifest["index_type"] = manifest["ann"]["type"]
-    lexical.build(texts, tmp / "bm25")
+    lexical.build(texts, tmp / "bm25", keys, tokens)
     manifest["files"] = _file_list(tmp)
     manifest["probe"] = {"vectors": fingerprint(vectors[probe_rows(len(vectors))]),
                          "sentences": fingerprint(sent_vectors[probe_rows(len(sent_vectors))])}

@@ -36,13 +36,38 @@ def tokenize(text: str) -> list[str]:
     return stem.stemWords(words) if stem and words else words
 
 
-def build(texts: list[str], out_dir: Path) -> None:
+EMPTY = "\u2205"  # the token of a chunk with no words: bm25s needs one per document
+TOKENS = "tokens.txt"  # each chunk's tokens, one line per chunk: a re-index tokenizes only new chunks
+
+
+def _tag() -> str:
+    return f"#tokens v1 stem={'snowball' if _stemmer() else 'none'}"
+
+
+def build(texts: list[str], out_dir: Path, keys: list[str] | None = None, known: dict | None = None) -> None:
+    """BM25 over texts; `known` maps a chunk key to tokens a previous build saved (`saved_tokens`)."""
     import bm25s
 
+    known = known or {}
+    corpus = [known.get(k) or tokenize(t) or [EMPTY] for k, t in zip(keys or [None] * len(texts), texts)]
     retriever = bm25s.BM25(k1=0.9, b=0.4)  # the Anserini defaults, which bm25s also reports
-    corpus = [tokenize(t) or ["\u2205"] for t in texts]
     retriever.index(corpus, show_progress=False)
     retriever.save(str(out_dir), show_progress=False)
+    with open(out_dir / TOKENS, "w", encoding="utf-8") as f:
+        f.write(_tag() + "\n")
+        f.writelines(" ".join(tokens) + "\n" for tokens in corpus)
+
+
+def saved_tokens(path: Path, keys: list[str]) -> dict[str, list[str]]:
+    """key -> tokens of a previous build's chunks, in chunk order; empty when the file is
+    missing, from another tokenizer or out of step (then everything is tokenized again)."""
+    try:
+        lines = (Path(path) / TOKENS).read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    if lines[0] != _tag() or len(lines) != len(keys) + 2:
+        return {}
+    return {k: line.split(" ") for k, line in zip(keys, lines[1:])}
 
 
 class Lexical:

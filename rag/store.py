@@ -34,6 +34,7 @@ class Index:
     sentences: list[tuple[str, int, int]]
     sentence_vectors: np.ndarray
     vectors: np.ndarray | None = None
+    sentence_keys: list[str | None] | None = None  # cache key of each sentence vector
 
     def __post_init__(self):
         self._by_doc: dict[str, tuple[list[int], list[int]]] = {}
@@ -104,8 +105,9 @@ class Index:
         if self.vectors is not None:
             cache.update(zip(self.chunk_keys, self.vectors))
         model = self.manifest["model"]
-        for (doc_id, s, e), vec in zip(self.sentences, self.sentence_vectors):  # empty if not indexed
-            cache[content_hash(model, self.documents[doc_id].text[s:e])] = vec
+        keys = self.sentence_keys or [None] * len(self.sentences)
+        for (doc_id, s, e), key, vec in zip(self.sentences, keys, self.sentence_vectors):  # empty if not indexed
+            cache[key or content_hash(model, self.documents[doc_id].text[s:e])] = vec
         return cache
 
 
@@ -210,7 +212,9 @@ def _load(path: Path, manifest: dict, load_vectors: bool, settings: Settings, fo
             break
         chunks.append(Chunk(doc_id, start, end, doc.text[start:end], doc.title, section, page))
         keys.append(key)
-    sentences = [tuple(row) for row in _lines(path, "sentences.jsonl", data)]
+    rows = _lines(path, "sentences.jsonl", data)
+    sentences = [tuple(row[:3]) for row in rows]
+    sentence_keys = [row[3] if len(row) > 3 else None for row in rows]  # no key: embedded on its own
     for doc_id, start, end in sentences:
         if doc_id not in documents or not 0 <= start < end <= len(documents[doc_id].text):
             problems.append(f"sentences.jsonl has a sentence {doc_id!r} {start}-{end} that is not in documents.jsonl")
@@ -243,7 +247,7 @@ def _load(path: Path, manifest: dict, load_vectors: bool, settings: Settings, fo
             fingerprint(vectors[probe_rows(len(vectors))]) != manifest["probe"]["vectors"]:
         raise _out_of_step(path, ["vectors.npy holds other vectors than the chunk store was built with"])
     return Index(path.resolve(), manifest, documents, chunks, keys, index,
-                 Lexical(path / "bm25", n), sentences, sent_vectors, vectors)
+                 Lexical(path / "bm25", n), sentences, sent_vectors, vectors, sentence_keys)
 
 
 def _probe(manifest: dict, index, sent_vectors: np.ndarray) -> list[str]:

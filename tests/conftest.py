@@ -38,6 +38,12 @@ class FakeEmbedder:
         self.calls.extend(texts)
         return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), "float32")
 
+    def embed_spans(self, texts, spans):
+        """The text's vector, and each span's from its words (a bag of words has no context)."""
+        span_vecs = [np.stack([self._vec(t[a:b]) for a, b in sp]) if sp else np.zeros((0, self.dim), "float32")
+                     for t, sp in zip(texts, spans)]
+        return self.embed_documents(texts), span_vecs
+
     def embed_query(self, text):
         return self._vec(text)
 

@@ -2,6 +2,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.errors import RagError
@@ -156,3 +157,49 @@ def test_build_records_the_index_type_in_the_manifest(tiny_settings, fake_embedd
     m = json.loads((Path(s.index_dir) / "current" / "manifest.json").read_text())
     assert m["index_type"] == m["ann"]["type"] and m["ann"]["type"] in ("hnsw", "flat")
     assert Rag(s, embedder=fake_embedder).search("Germany industry")
+
+
+def test_sentence_vectors_come_from_their_chunks_pass(tiny_settings, fake_embedder):
+    """Only chunks go through the model; each sentence's vector is read off its chunk's pass at
+    the right offsets (the fake gives a span the bag-of-words vector of exactly its text)."""
+    report, calls = _build(tiny_settings, fake_embedder)
+    index = open_index(tiny_settings, load_vectors=True)
+    assert report.embedded == len(calls) == len(index.chunks)
+    assert all(any(call.endswith(c.text) for c in index.chunks) for call in calls)  # no sentence alone
+    assert len(index.sentences) > len(index.chunks)
+    for (doc_id, s, e), vec in zip(index.sentences, index.sentence_vectors):
+        assert np.allclose(vec, fake_embedder._vec(index.documents[doc_id].text[s:e])), (doc_id, s, e)
+    rows = [json.loads(line) for line in (index.path / "sentences.jsonl").read_text().splitlines()]
+    assert all(len(r) == 4 for r in rows)  # doc, start, end, where the vector came from
+
+    # A sentence no chunk holds whole (one run-on sentence over several chunks) is embedded alone.
+    long = " ".join(f"word{i}" for i in range(90))
+    (Path(tiny_settings.corpus_dir) / "long.txt").write_text(long + ".")
+    small = tiny_settings.replace(chunk_size=40, chunk_overlap=0)
+    report, calls = _build(small, fake_embedder, rebuild=True)
+    index = open_index(small, load_vectors=True)
+    alone = [c for c in calls if not any(c.endswith(ch.text) for ch in index.chunks)]
+    assert alone and all(a.startswith("word") for a in alone)
+    for (doc_id, s, e), vec in zip(index.sentences, index.sentence_vectors):
+        assert np.allclose(vec, fake_embedder._vec(index.documents[doc_id].text[s:e]))
+    assert _build(small, fake_embedder)[1] == []  # and nothing is embedded again
+
+
+def test_reindex_tokenizes_only_new_chunks_for_bm25_and_scores_as_a_rebuild(tiny_settings, fake_embedder, monkeypatch):
+    import rag.lexical as lexical
+
+    _build(tiny_settings, fake_embedder)
+    seen = []
+    real = lexical.tokenize
+    monkeypatch.setattr(lexical, "tokenize", lambda text: seen.append(text) or real(text))
+    (Path(tiny_settings.corpus_dir) / "bees.txt").write_text("Drones are male bees. They do not sting.")
+    _build(tiny_settings, fake_embedder)
+    assert seen and all("Drones" in t for t in seen)  # the other documents' tokens were read back
+    index = open_index(tiny_settings)
+    question = "male bees sting colonies tea"
+    incremental = index.lexical.scores(question)
+    _build(tiny_settings, fake_embedder, rebuild=True)
+    assert np.allclose(open_index(tiny_settings).lexical.scores(question), incremental)
+    # a tokens file out of step with the chunks is not trusted: everything is tokenized again
+    current = Path(tiny_settings.index_dir) / "current" / "bm25" / lexical.TOKENS
+    assert lexical.saved_tokens(current.parent, ["k"] * 3) == {}

@@ -76,6 +76,9 @@ class GatedEmbedder:
     def embed_documents(self, texts):
         return self.inner.embed_documents(texts)
 
+    def embed_spans(self, texts, spans):
+        return self.inner.embed_spans(texts, spans)
+
     def embed_query(self, text):
         if self.gate is not None:
             self.entered.set()
