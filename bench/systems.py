@@ -61,10 +61,12 @@ def _settings(root: Path, system: str):
 
 def _embedder(system: str, s):
     """The product's embed_precision ("auto": bfloat16 batches where the CPU has native bf16,
-    rag/embed.py); `ours-fp32` forces float32 to show what bf16 costs in quality."""
+    rag/embed.py) and query_precision; `ours-fp32` forces float32 for both, to show what they cost."""
     from rag.embed import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(s.model, s.batch_size, "fp32" if system == "ours-fp32" else s.embed_precision)
+    if system == "ours-fp32":
+        return SentenceTransformerEmbedder(s.model, s.batch_size, "fp32", "fp32")
+    return SentenceTransformerEmbedder(s.model, s.batch_size, s.embed_precision, s.query_precision)
 
 
 def build_ours(root: Path, system: str, changed: str) -> dict:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import PACKAGED_MODEL, PRECISIONS
+from .config import PACKAGED_MODEL, PRECISIONS, QUERY_PRECISIONS
 from .errors import RagError
 
 
@@ -60,9 +60,14 @@ def bf16_native() -> bool:
 class SentenceTransformerEmbedder:
     """Loads the model lazily, on first use, from disk only (never from a hub)."""
 
-    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "auto"):
+    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "auto",
+                 query_precision: str = "int8"):
         if precision not in PRECISIONS:
             raise RagError(f"embedding precision {precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
+        if query_precision not in QUERY_PRECISIONS:
+            raise RagError(f"query precision {query_precision!r} is unknown; use one of {', '.join(QUERY_PRECISIONS)}")
+        self.query_precision = query_precision
+        self._query_model = None
         self.model_id = model
         self.path = model_dir(model)
         self.batch_size = batch_size
@@ -161,11 +166,35 @@ class SentenceTransformerEmbedder:
             self._bf16 = self.precision == "bf16" or (self.precision == "auto" and bf16_native())
         return self._bf16
 
+    @property
+    def query_model(self):
+        """The model single queries run through. "int8": its Linear layers dynamically quantised
+        per channel, which takes one query on one core from ~17 to ~10 ms; query vectors stay
+        within cosine ~0.98 of fp32 and SciFact nDCG@10 is unchanged (bench/README.md)."""
+        if self._query_model is None:
+            model = self.model
+            if self.query_precision == "int8":
+                import warnings
+
+                import torch
+
+                try:
+                    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+                    with warnings.catch_warnings():  # torch 2.13 points at torchao; the eager API still works
+                        warnings.simplefilter("ignore")
+                        model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig},
+                                                 dtype=torch.qint8).eval()
+                except (ImportError, AttributeError, RuntimeError):  # no quantised kernels: stay fp32
+                    model = self.model
+            self._query_model = model
+        return self._query_model
+
     def embed_query(self, text: str) -> np.ndarray:
         """One text straight through the model: `encode` spends ~1 ms per call walking modules."""
         import torch
 
-        model = self.model
+        model = self.query_model
         previous = torch.get_num_threads()
         torch.set_num_threads(1)  # see embed_documents
         try:

@@ -32,7 +32,7 @@ class Rag:
             from .embed import SentenceTransformerEmbedder
 
             self._embedder = SentenceTransformerEmbedder(self.settings.model, self.settings.batch_size,
-                                                         self.settings.embed_precision)
+                                                         self.settings.embed_precision, self.settings.query_precision)
         return self._embedder
 
     @property

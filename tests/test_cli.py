@@ -47,11 +47,10 @@ def test_index_search_ask_end_to_end(tmp_path):
     again = run(["index"], env)
     assert "nothing embedded" in again.stdout
 
-    q = "Which country's program inspired Made in China 2025?"
+    q = "What has Made in China 2025 aimed to transform China into at its core?"
     out = run(["search", q, "--json"], env)
     hits = json.loads(out.stdout)["hits"]
-    # MiniLM alone ranks this paraphrase poorly; hybrid retrieval (with touching chunks merged) ranks it first.
-    assert "Germany’s “Industry 4.0”" in hits[0]["text"] and hits[0]["doc_id"] == "made-in-china-2025-explained.txt"
+    assert "“manufacturing superpower.”" in hits[0]["text"] and hits[0]["doc_id"] == "made-in-china-2025-explained.txt"
     text = (ROOT / "corpus" / "made-in-china-2025-explained.txt").read_text().split("---\n", 2)[2]
     assert all(text[h["start"]:h["end"]] == h["text"] for h in hits)
 
@@ -61,7 +60,7 @@ def test_index_search_ask_end_to_end(tmp_path):
 
     out = run(["ask", q, "--json"], env)
     ans = json.loads(out.stdout)
-    assert "Germany" in ans["answer"] and not ans["refused"]
+    assert "manufacturing superpower" in ans["answer"] and not ans["refused"]
     assert ans["citations"] and all(text[c["start"]:c["end"]] == c["quote"] for c in ans["citations"])
     out = run(["ask", q], env)
     assert "[1]" in out.stdout and "Sources:" in out.stdout

@@ -30,11 +30,13 @@ CHURN = 8  # documents 0..7 are rewritten, four per round, so every build has a 
 
 
 def write_doc(corpus: Path, i: int, revision: int) -> None:
-    """A few paragraphs of made-up prose about one topic word that no other document uses."""
+    """Paragraphs of made-up prose about one topic word that no other document uses. The churned
+    documents are long: four of them make more chunks than one embedding call (64 texts), so a
+    build spends a while embedding after its progress bar first moves."""
     rnd = random.Random(i * 1000 + revision)
     topic = TOPICS[i]
     paragraphs = []
-    for _ in range(3):
+    for _ in range(40 if i < CHURN else 3):
         sentences = []
         for _ in range(4):
             words = [rnd.choice(WORDS) for _ in range(rnd.randint(10, 16))]

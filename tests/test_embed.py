@@ -40,5 +40,30 @@ def test_one_pass_gives_the_chunk_vector_and_its_sentence_vectors():
     in_context = float(span_vecs[0][1] @ q)
     on_its_own = float(emb.embed_documents([sentences[1]])[0] @ q)
     assert in_context > on_its_own + 0.1, (in_context, on_its_own)
-    # and the sentence that answers still beats its neighbour
-    assert in_context > float(span_vecs[0][0] @ q)
+    # and each sentence still keeps its own content
+    where = emb.embed_query("Which Paris park does the tower stand on?")
+    assert float(span_vecs[0][0] @ where) > float(span_vecs[0][1] @ where)
+
+
+@pytest.mark.real_model
+def test_int8_queries_stay_close_to_fp32_and_rank_the_same():
+    from rag.embed import SentenceTransformerEmbedder
+
+    fp32 = SentenceTransformerEmbedder(query_precision="fp32")
+    fp32._model = real_embedder().model  # share the loaded weights
+    int8 = real_embedder()
+    assert int8.query_precision == "int8" and int8.query_model is not int8.model  # quantised copy
+    docs = fp32.embed_documents(["The Eiffel Tower is in Paris.", "Bees make honey from nectar.",
+                                 "Rome was founded in 753 BC."])
+    for q, best in (("Where is the Eiffel Tower?", 0), ("How do bees make honey?", 1), ("When was Rome founded?", 2)):
+        a, b = int8.embed_query(q), fp32.embed_query(q)
+        assert abs(float(np.linalg.norm(a)) - 1) < 1e-5 and float(a @ b) >= 0.95
+        assert int(np.argmax(docs @ a)) == int(np.argmax(docs @ b)) == best
+
+
+def test_unknown_query_precision_is_one_clear_error():
+    from rag.config import load_settings
+    from rag.errors import RagError
+
+    with pytest.raises(RagError, match="query_precision 'int4' is unknown; use one of int8, fp32"):
+        load_settings(env={"RAG_QUERY_PRECISION": "int4"})

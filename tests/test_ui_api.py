@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.real_model
 
-QUESTION = "Which country's program inspired Made in China 2025?"
+QUESTION = "What has Made in China 2025 aimed to transform China into at its core?"
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def test_answer_and_citations(client, ui_rag):
     chat, sources, answer, box = ask(client, QUESTION)
     assert box == ""  # the question box is cleared for the next question
     assert not answer["refused"]
-    assert "Germany" in answer["answer"] and "Industry 4.0" in answer["answer"]
+    assert "manufacturing superpower" in answer["answer"]
     doc = ui_rag.index.documents["made-in-china-2025-explained.txt"]
     assert answer["citations"], "an answer must cite its sources"
     for c in answer["citations"]:
@@ -35,8 +35,8 @@ def test_answer_and_citations(client, ui_rag):
         assert re.search(rf'<a class="cite"[^>]*data-start="{c["start"]}" data-end="{c["end"]}" data-n="{c["n"]}"',
                          chat)
         assert f'<mark class="span">{c["quote"][:40]}' in sources.replace("&#x27;", "'")
-    germany = [c for c in answer["citations"] if "Germany" in c["quote"]]
-    assert germany and "Made in China 2025, Explained" in sources
+    cited = [c for c in answer["citations"] if "manufacturing superpower" in c["quote"]]
+    assert cited and "Made in China 2025, Explained" in sources
 
 
 def test_follow_up_uses_the_conversation_and_clear_forgets_it(client):
@@ -106,7 +106,7 @@ def test_rag_serve_with_login(ui_rag, tmp_path):
             Client(url, auth=("ann", "wrong"), verbose=False)
         client = Client(url, auth=("ann", "s3cret"), verbose=False)
         _, _, answer, _ = client.predict(QUESTION, 5, "hybrid", "extractive", api_name="/ask")
-        assert "Germany" in answer["answer"]
+        assert "manufacturing superpower" in answer["answer"]
     finally:
         watchdog.cancel()
         proc.terminate()

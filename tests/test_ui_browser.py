@@ -56,25 +56,25 @@ def test_ask_click_citation_and_stay_offline(browser, ui_url):
         box = page.locator("#question textarea")
         expect(box).to_be_visible(timeout=30_000)
         page.evaluate(WATCH_STREAM)
-        box.fill("Which country's program inspired Made in China 2025?")
+        box.fill("What has Made in China 2025 aimed to transform China into at its core?")
         page.locator("#ask").click()
 
         answer = page.locator("#chat .msg.bot.answer")
-        expect(answer).to_contain_text("Germany", timeout=30_000)
+        expect(answer).to_contain_text("manufacturing superpower", timeout=30_000)
         assert page.evaluate("window.__partials.size") >= 3, "the answer should build up in several steps"
         cite = answer.locator("a.cite").first
         expect(cite).to_be_visible()
-        source_span = page.locator("#sources mark.span", has_text="Germany")
+        source_span = page.locator("#sources mark.span", has_text="manufacturing superpower")
         expect(source_span).to_be_visible()
 
-        # open the citation behind the Germany sentence: its [n] in the answer, not the sources panel
-        germany = page.locator("#sources .src").filter(has=page.locator("mark.span", has_text="Germany"))
-        n = germany.locator("a.src-n").get_attribute("data-n")
+        # open the citation behind the answering sentence: its [n] in the answer, not the sources panel
+        cited = page.locator("#sources .src").filter(has=page.locator("mark.span", has_text="manufacturing superpower"))
+        n = cited.locator("a.src-n").get_attribute("data-n")
         answer.locator(f'a.cite[data-n="{n}"]').click()
         focus = page.locator("#viewer mark#focus")
-        expect(focus).to_contain_text("Industry 4.0", timeout=15_000)
+        expect(focus).to_contain_text("manufacturing superpower", timeout=15_000)
         expect(page.locator("#viewer .doc-head")).to_contain_text("Made in China 2025, Explained")
-        expect(page.locator("#sources .src.active mark.span")).to_contain_text("Germany")  # its source card too
+        expect(page.locator("#sources .src.active mark.span")).to_contain_text("manufacturing superpower")  # its source card too
         page.wait_for_function("() => document.querySelector('#viewer .doc-text').scrollTop > 0")
         page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#viewer mark#focus'))")
         # the whole document is there, not just the passage

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.real_model
 # (question, a phrase its answer must contain): close to the wording of the bundled article, so any
 # sound retriever answers them; the point here is concurrency, not retrieval quality
 CASES = [
-    ("Which country's program inspired Made in China 2025?", "Germany"),
+    ("What has Made in China 2025 aimed to transform China into at its core?", "manufacturing superpower"),
     ("Which 1960s-era program does the state-driven approach to innovation continue the legacy of?",
      "Two Bombs, One Satellite"),
     ("What is the intended endpoint and ultimate destination for these plans?", "2049"),
