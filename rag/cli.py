@@ -71,7 +71,7 @@ def cmd_index(args, settings) -> int:
 
     report = Rag(settings).build(rebuild=args.rebuild, log=lambda m: print(m, file=sys.stderr))
     skipped = f"; {len(report.skipped)} files skipped (below)" if report.skipped else ""
-    if not report.changed_anything and not args.rebuild:
+    if not report.changed_anything and not report.embedded and not args.rebuild:
         print(f"index is up to date: {len(report.unchanged)} documents, {report.chunks} chunks; "
               f"nothing embedded{skipped}")
     else:

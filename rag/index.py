@@ -108,7 +108,8 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             prev = old_docs.get(doc.id)
             bucket = report.added if prev is None else report.unchanged if prev["hash"] == doc.hash else report.changed
             bucket.append(doc.id)
-        moved = old is not None and built_store(old.manifest) != vectorstore.parse(settings.vector_store)[0]
+        moved = old is not None and (built_store(old.manifest) != vectorstore.parse(settings.vector_store)[0]
+                                     or old.manifest.get("sentence_vectors") != manifest_params(settings, 0)["sentence_vectors"])
         if old is not None and not report.changed_anything and not moved:
             report.chunks = len(old.chunks)
             report.seconds = time.perf_counter() - started

@@ -155,7 +155,8 @@ def _open(root: Path, path: Path, settings: Settings, load_vectors: bool, for_bu
     if manifest["format_version"] != FORMAT_VERSION:
         raise RagError(f"{root}/ has index format {manifest['format_version']}, this version reads "
                        f"{FORMAT_VERSION}; {REBUILD}")
-    check_compatible(manifest, settings, root, ignore=("vector_store",) if for_build else ())
+    # A build can move vectors to another store and pool sentence vectors anew; serving cannot.
+    check_compatible(manifest, settings, root, ignore=("vector_store", "sentence_vectors") if for_build else ())
     try:
         return _load(path, manifest, load_vectors, settings, for_build)
     except RagError:

@@ -203,3 +203,23 @@ def test_reindex_tokenizes_only_new_chunks_for_bm25_and_scores_as_a_rebuild(tiny
     # a tokens file out of step with the chunks is not trusted: everything is tokenized again
     current = Path(tiny_settings.index_dir) / "current" / "bm25" / lexical.TOKENS
     assert lexical.saved_tokens(current.parent, ["k"] * 3) == {}
+
+
+def test_an_index_from_before_pooled_sentence_vectors_is_upgraded_by_rag_index(tiny_settings, fake_embedder):
+    """Serving it asks for `rag index`; `rag index` pools the sentence vectors and keeps the rest."""
+    from rag.index import _file_list
+
+    _build(tiny_settings, fake_embedder)
+    version = (Path(tiny_settings.index_dir) / "current").resolve()
+    rows = [json.loads(line) for line in (version / "sentences.jsonl").read_text().splitlines()]
+    (version / "sentences.jsonl").write_text("".join(json.dumps(r[:3]) + "\n" for r in rows))  # the old layout
+    manifest = json.loads((version / "manifest.json").read_text())
+    del manifest["sentence_vectors"]
+    manifest["files"] = {k: v for k, v in _file_list(version).items() if k != "manifest.json"}
+    (version / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RagError, match=r"sentence_vectors None \(config: 'chunk-pass'\); run `rag index"):
+        open_index(tiny_settings)
+    report, calls = _build(tiny_settings, fake_embedder)
+    assert report.unchanged and not report.changed_anything and len(calls) == len(open_index(tiny_settings).chunks)
+    assert json.loads(((Path(tiny_settings.index_dir) / "current") / "manifest.json").read_text())["sentence_vectors"] == "chunk-pass"
+    assert _build(tiny_settings, fake_embedder)[1] == []
