@@ -65,12 +65,23 @@ def built_store(manifest: dict) -> str:
     return manifest.get("vector_store", "faiss")
 
 
-def check_compatible(manifest: dict, settings: Settings, index_dir: Path, ignore: tuple = ()) -> None:
-    want = {k: v for k, v in manifest_params(settings, manifest.get("dim", 0)).items() if k not in ignore}
+# What a build brings an index to without --rebuild: it moves the stored vectors to the configured
+# store, or pools the sentence vectors anew. Serving an index that differs here still fails.
+UPDATED_BY_BUILD = ("vector_store", "sentence_vectors")
+
+
+def differing_params(manifest: dict, settings: Settings) -> dict[str, tuple]:
+    """{name: (built with, configured)} for every manifest parameter that differs from settings."""
+    want = manifest_params(settings, manifest.get("dim", 0))
     have = {k: built_store(manifest) if k == "vector_store" else manifest.get(k) for k in want}
-    if have != want:
-        diff = ", ".join(f"{k} {have[k]!r} (config: {want[k]!r})" for k in want if have[k] != want[k])
-        raise RagError(f"{index_dir}/ was built with other settings: {diff}; run `rag index --rebuild`")
+    return {k: (have[k], want[k]) for k in want if have[k] != want[k]}
+
+
+def check_compatible(manifest: dict, settings: Settings, index_dir: Path, ignore: tuple = ()) -> None:
+    diff = {k: v for k, v in differing_params(manifest, settings).items() if k not in ignore}
+    if diff:
+        shown = ", ".join(f"{k} {have!r} (config: {want!r})" for k, (have, want) in diff.items())
+        raise RagError(f"{index_dir}/ was built with other settings: {shown}; run `rag index --rebuild`")
 
 
 @contextmanager
@@ -108,8 +119,7 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             prev = old_docs.get(doc.id)
             bucket = report.added if prev is None else report.unchanged if prev["hash"] == doc.hash else report.changed
             bucket.append(doc.id)
-        moved = old is not None and (built_store(old.manifest) != vectorstore.parse(settings.vector_store)[0]
-                                     or old.manifest.get("sentence_vectors") != manifest_params(settings, 0)["sentence_vectors"])
+        moved = old is not None and bool(differing_params(old.manifest, settings).keys() & set(UPDATED_BY_BUILD))
         if old is not None and not report.changed_anything and not moved:
             report.chunks = len(old.chunks)
             report.seconds = time.perf_counter() - started

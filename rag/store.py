@@ -15,7 +15,7 @@ from . import vectorstore
 from .config import Settings
 from .embed import import_torch_first
 from .errors import RagError
-from .index import CURRENT, FORMAT_VERSION, built_store, check_compatible, fingerprint, probe_rows
+from .index import CURRENT, FORMAT_VERSION, UPDATED_BY_BUILD, built_store, check_compatible, fingerprint, probe_rows
 from .lexical import Lexical
 from .types import Chunk, Document, content_hash
 
@@ -155,8 +155,7 @@ def _open(root: Path, path: Path, settings: Settings, load_vectors: bool, for_bu
     if manifest["format_version"] != FORMAT_VERSION:
         raise RagError(f"{root}/ has index format {manifest['format_version']}, this version reads "
                        f"{FORMAT_VERSION}; {REBUILD}")
-    # A build can move vectors to another store and pool sentence vectors anew; serving cannot.
-    check_compatible(manifest, settings, root, ignore=("vector_store", "sentence_vectors") if for_build else ())
+    check_compatible(manifest, settings, root, ignore=UPDATED_BY_BUILD if for_build else ())
     try:
         return _load(path, manifest, load_vectors, settings, for_build)
     except RagError:
