@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -117,17 +118,12 @@ class SentenceTransformerEmbedder:
         # One short text (a query) gains nothing from a thread team and waits longest for one
         # on a busy machine; batches use every core. bfloat16 only pays off for batches.
         single = len(texts) == 1
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1 if single else self.threads)
-        try:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
-                                                        enabled=self.bf16 and not single):
-                vecs = model.encode(
-                    list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                    convert_to_tensor=True, show_progress_bar=False,
-                )
-        finally:
-            torch.set_num_threads(previous)
+        with _torch_threads(1 if single else self.threads), torch.inference_mode(), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and not single):
+            vecs = model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_tensor=True, show_progress_bar=False,
+            )
         return _unit(vecs.float().numpy())
 
     def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -138,23 +134,19 @@ class SentenceTransformerEmbedder:
 
         model, tok = self.model, self.model.tokenizer
         vecs, out_spans = [], []
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            for i in range(0, len(texts), self.batch_size):
-                batch = list(texts[i:i + self.batch_size])
-                feats = tok(batch, padding=True, truncation="longest_first", max_length=model.max_seq_length,
-                            return_tensors="pt", return_offsets_mapping=True)
-                offsets = feats.pop("offset_mapping").numpy()
-                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                    out = model.forward(dict(feats))
-                vecs.append(out["sentence_embedding"].float().numpy())
-                tokens = out["token_embeddings"].float().numpy()
-                lengths = feats["attention_mask"].sum(1).numpy()
-                for j, text_spans in enumerate(spans[i:i + len(batch)]):
-                    out_spans.append(_span_means(tokens[j, 1:lengths[j] - 1], offsets[j, 1:lengths[j] - 1], text_spans))
-        finally:
-            torch.set_num_threads(previous)
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i:i + self.batch_size])
+            feats = tok(batch, padding=True, truncation="longest_first", max_length=model.max_seq_length,
+                        return_tensors="pt", return_offsets_mapping=True)
+            offsets = feats.pop("offset_mapping").numpy()
+            with _torch_threads(self.threads), torch.inference_mode(), \
+                    torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out = model.forward(dict(feats))
+            vecs.append(out["sentence_embedding"].float().numpy())
+            tokens = out["token_embeddings"].float().numpy()
+            lengths = feats["attention_mask"].sum(1).numpy()
+            for j, text_spans in enumerate(spans[i:i + len(batch)]):
+                out_spans.append(_span_means(tokens[j, 1:lengths[j] - 1], offsets[j, 1:lengths[j] - 1], text_spans))
         if not vecs:
             return np.zeros((0, self.dim), dtype="float32"), []
         return _unit(np.concatenate(vecs)), out_spans
@@ -195,14 +187,22 @@ class SentenceTransformerEmbedder:
         import torch
 
         model = self.query_model
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)  # see embed_documents
-        try:
-            with torch.inference_mode():
-                vec = model(model.preprocess([text]))["sentence_embedding"][0].float().numpy()
-        finally:
-            torch.set_num_threads(previous)
-        return np.ascontiguousarray(vec / max(float(np.linalg.norm(vec)), 1e-12), dtype="float32")
+        with _torch_threads(1), torch.inference_mode():  # one thread: see embed_documents
+            vec = model(model.preprocess([text]))["sentence_embedding"].float().numpy()
+        return _unit(vec)[0]
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """torch's intra-op threads set to n for the block, then put back."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _unit(vecs: np.ndarray) -> np.ndarray:
