@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from .load import Skipped, load_corpus
 from .types import Chunk, Document, content_hash
 
 FORMAT_VERSION = 1
+ID_FILE = ".rag-index"  # the index directory's id, made by its first build
+MARKER = ".rag-version"  # in every version and temp directory a build makes: the index's id
 SENTENCE_VECTORS = "chunk-pass"  # sentence vectors pooled from their chunk's pass (older indexes: none recorded)
 CURRENT = "current"
 
@@ -105,8 +108,11 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
     """Index corpus_dir into index_dir, embedding only new or changed documents."""
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
+    check_dirs(Path(settings.corpus_dir), index_dir)
     with locked(index_dir):
-        _sweep(index_dir)
+        ident = index_id(index_dir)
+        _adopt_current(index_dir, ident)
+        _sweep(index_dir, ident)
         docs, skipped = load_corpus(Path(settings.corpus_dir))
         report = Report(skipped=skipped)
         tokenizer = load_tokenizer(str(model_dir(settings.model)))
@@ -168,7 +174,8 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
             sent_vectors, n2 = np.zeros((0, vectors.shape[1]), "float32"), 0
         report.embedded, report.chunks = n1 + n2, len(chunks)
 
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=index_dir))
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{ident[:12]}-", dir=index_dir))
+        (tmp / MARKER).write_text(ident, encoding="utf-8")
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         manifest = dict(manifest_params(settings, int(vectors.shape[1])),
                         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -181,7 +188,7 @@ def build(settings: Settings, embedder: Embedder, rebuild: bool = False, log=pri
         final = index_dir / f"v-{stamp}-{content_hash(str(time.time_ns()))[:6]}"
         os.rename(tmp, final)
         _swap_current(index_dir, final.name)
-        _sweep(index_dir)
+        _sweep(index_dir, ident)
         store.prune(ids)  # only now: until the swap the previous version's rows must stay searchable
         report.seconds = time.perf_counter() - started
         return report
@@ -417,12 +424,61 @@ def _swap_current(index_dir: Path, target: str) -> None:
         os.close(fd)
 
 
-def _sweep(index_dir: Path) -> None:
-    """Remove temp dirs left by crashed builds and versions no longer current."""
+def check_dirs(corpus_dir: Path, index_dir: Path) -> None:
+    """The index must live apart from the documents: a build writes and sweeps inside it."""
+    corpus, index = Path(corpus_dir).resolve(), Path(index_dir).resolve()
+    if corpus == index or corpus in index.parents or index in corpus.parents:
+        how = "is" if corpus == index else "is inside" if corpus in index.parents else "contains"
+        raise RagError(f"index dir {index} {how} the corpus dir {corpus}; set RAG_INDEX_DIR to a "
+                       f"directory of its own (e.g. index/ beside corpus/)")
+
+
+def index_id(index_dir: Path) -> str:
+    """This index directory's id (made on first use): only directories marked with it are ever removed."""
+    path = index_dir / ID_FILE
+    try:
+        ident = path.read_text(encoding="utf-8").strip()
+        if ident:
+            return ident
+    except FileNotFoundError:
+        pass
+    ident = uuid.uuid4().hex
+    tmp = index_dir / f"{ID_FILE}.{os.getpid()}"
+    tmp.write_text(ident + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return ident
+
+
+def _ours(path: Path, ident: str) -> bool:
+    if path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        return (path / MARKER).read_text(encoding="utf-8").strip() == ident
+    except OSError:
+        # a temp dir of ours that a crash left before its marker was written is empty
+        return path.name.startswith(f".tmp-{ident[:12]}-") and not any(path.iterdir())
+
+
+def _adopt_current(index_dir: Path, ident: str) -> None:
+    """A version built before versions were marked is ours when `current` names it: mark it, so
+    the build after next may sweep it like any other."""
+    link = index_dir / CURRENT
+    if not link.is_symlink():
+        return
+    target = index_dir / os.readlink(link)
+    if target.parent == index_dir and target.name.startswith("v-") and target.is_dir() \
+            and not (target / MARKER).exists() and (target / "manifest.json").is_file():
+        (target / MARKER).write_text(ident, encoding="utf-8")
+
+
+def _sweep(index_dir: Path, ident: str) -> None:
+    """Remove temp dirs left by crashed builds and versions no longer current: only directories
+    this index marked as its own, never anything else a user keeps in the folder."""
     current = os.readlink(index_dir / CURRENT) if (index_dir / CURRENT).is_symlink() else None
     for p in index_dir.iterdir():
         if p.name.startswith(".tmp-") or (p.name.startswith("v-") and p.name != current):
-            shutil.rmtree(p, ignore_errors=True)
+            if _ours(p, ident):
+                shutil.rmtree(p, ignore_errors=True)
         elif p.name.startswith(".current-") and p.is_symlink():
             p.unlink()
 

@@ -51,9 +51,9 @@ def entries(index_dir: Path) -> list[str]:
 
 
 def leftovers(index_dir: Path) -> list[str]:
-    """Anything besides the live version, the `current` link and the lock file."""
+    """Anything besides the live version, the `current` link, the lock and the id file."""
     live = os.readlink(index_dir / "current")
-    return [n for n in entries(index_dir) if n not in (live, "current", ".lock")]
+    return [n for n in entries(index_dir) if n not in (live, "current", ".lock", ".rag-index")]
 
 
 def check_serves(settings, embedder, expect: dict[str, str]) -> str:
@@ -226,7 +226,7 @@ elif point == "linked":
 elif point == "swapped":
     calls = []
     real_sweep = ix._sweep
-    ix._sweep = lambda d: die() if calls.append(1) or len(calls) == 2 else real_sweep(d)
+    ix._sweep = lambda *a: die() if calls.append(1) or len(calls) == 2 else real_sweep(*a)
 elif point == "sweeping":
     import shutil
     real_rmtree = shutil.rmtree
