@@ -8,7 +8,7 @@
 Reports per index type: build time, index memory (anonymous RSS growth) and file size, recall@10
 against exact search and single-query latency p50/p95 for each search parameter, the cheapest
 parameter reaching --target recall, and how each file opens with faiss's memory-mapping flags.
-HNSW is built by the product's own `rag.index.write_faiss`, so "as shipped" is measured too:
+HNSW is built by the product's own `rag.vectorstore.write_faiss`, so "as shipped" is measured too:
 the efSearch it tuned (or its fall-back to exact search) with the depth `rag.retrieve` asks for. Every index type is built in its
 own subprocess, so memory figures are not shared.
 """
@@ -123,7 +123,7 @@ def worker(method: str, d: Path, args) -> dict:
         for i in range(0, n, 100_000):
             index.add(np.ascontiguousarray(base[i:i + 100_000]))
     elif method == "hnsw":
-        from rag.index import write_faiss
+        from rag.vectorstore import write_faiss
 
         index, shipped = write_faiss(vecs, path, flat_threshold=0, log=print)  # the product's own choice
     elif method == "ivf":
@@ -138,7 +138,7 @@ def worker(method: str, d: Path, args) -> dict:
         raise SystemExit(f"unknown method {method}")
     if method != "hnsw":
         faiss.write_index(index, str(path))
-    build_s = time.perf_counter() - t  # including the write, as rag.index.write_faiss does
+    build_s = time.perf_counter() - t  # including the write, as rag.vectorstore.write_faiss does
     after = mem()
     del vecs
     out = {"method": method, "n": n, "dim": dim, "build_s": round(build_s, 2),
@@ -207,7 +207,7 @@ def load_worker(method: str, d: Path, flag: str) -> dict:
 
 
 def report(res: dict) -> str:
-    from rag.index import EF_SEARCH as PRODUCT_EF
+    from rag.vectorstore import EF_SEARCH as PRODUCT_EF
 
     lines = [f"scale run: {res['n']:,} {res['data']} vectors, dim {res['dim']}, {res['queries']} queries, "
              f"target recall@10 >= {res['target']}",

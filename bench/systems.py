@@ -133,7 +133,7 @@ def search_breakdown(rag, texts: list[str]) -> dict:
     """p50 of each stage of a hybrid search, to see where the milliseconds go."""
     import numpy as np
 
-    from rag.retrieve import DEPTH, _search_one, sentence_ranking
+    from rag.retrieve import DEPTH, sentence_ranking
 
     index, emb = rag.index, rag.embedder
     depth = min(len(index.chunks), DEPTH)
@@ -142,7 +142,7 @@ def search_breakdown(rag, texts: list[str]) -> dict:
         t = time.perf_counter()
         qv = emb.embed_query(q)
         t1 = time.perf_counter()
-        _, ids = _search_one(index.searcher, qv, depth)
+        ids, _ = index.searcher.search(qv[None, :], depth)
         t2 = time.perf_counter()
         scores = index.lexical.scores(q)
         t3 = time.perf_counter()

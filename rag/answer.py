@@ -10,11 +10,11 @@ import re
 
 import numpy as np
 
-from .chunk import page_at
-from .errors import RagError
+from .cite import make_citation, query_overlap, refusal, sentence_score
 from .lexical import tokenize
+from .retrieve import heading_mask
 from .store import Index
-from .types import Answer, Citation, Hit
+from .types import Answer, Hit
 
 # How REFUSAL works and how its threshold was calibrated:
 # a question's evidence score is the best `score_units` score among the candidate sentences.
@@ -24,8 +24,6 @@ from .types import Answer, Citation, Hit
 # an analyst more than a weak answer whose citations they can check. It prints the refusal
 # recall reached on the unanswerable questions at that threshold. The chosen value is
 # Settings.refusal_threshold; re-run the script after changing scoring or the corpus.
-NOT_IN_CORPUS = "The corpus does not contain an answer to this question."
-
 # Sentence vectors are pooled from their chunk's pass, so one chunk's sentences share context and
 # their cosines sit close together: the words a sentence shares with the question carry 0.3 of
 # its score, and an extra sentence must come within 0.05 of the best (grid on the dev split of
@@ -34,17 +32,6 @@ W_COSINE = 0.7
 ANSWER_MARGIN = 0.05  # extra sentences must score within this of the best one
 RANK_PRIOR = 0.2
 PAIR_COST = 0.02  # a two-sentence answer must beat a one-sentence one by this much
-
-
-def sentence_score(cosine: np.ndarray, overlap: np.ndarray, w_cosine: float = W_COSINE) -> np.ndarray:
-    return w_cosine * cosine + (1 - w_cosine) * overlap
-
-
-def query_overlap(question_tokens: set[str], sentence: str) -> float:
-    """Share of the question's content words (stemmed) that the sentence contains."""
-    if not question_tokens:
-        return 0.0
-    return len(question_tokens & set(tokenize(sentence))) / len(question_tokens)
 
 
 def candidates(index: Index, hits: list[Hit]) -> list[tuple[int, Hit]]:
@@ -84,11 +71,11 @@ def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, em
     cos = vecs @ np.asarray(qv, dtype="float32")
     qtok = set(tokenize(question))
     overlap = np.array([query_overlap(qtok, _span_text(index, f, l)) for f, l in units], dtype="float32")
-    scores = sentence_score(cos, overlap)
+    scores = sentence_score(cos, overlap, W_COSINE)
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
     # A heading with the sentence under it ("The Authors" + the bio) is a fine unit.
-    scores -= np.array([1.0 if _is_heading(index, l) else PAIR_COST if f != l else 0.0
-                        for f, l in units], dtype="float32")
+    headings = heading_mask(index)
+    scores -= np.array([1.0 if headings[l] else PAIR_COST if f != l else 0.0 for f, l in units], dtype="float32")
     # Retrieval already weighed BM25, passage and sentence similarity: passages it ranks
     # higher lend their sentences a small prior.
     top = max(h.score for h in hits) or 1.0
@@ -147,31 +134,6 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
 def _span_text(index: Index, first: int, last: int) -> str:
     doc_id, s, _ = index.sentences[first]
     return index.documents[doc_id].text[s:index.sentences[last][2]]
-
-
-def _is_heading(index: Index, row: int) -> bool:
-    return bool(index.heading_mask[row])
-
-
-def refusal(question: str, hits: list[Hit], notice: str = "") -> Answer:
-    return Answer(question=question, text=NOT_IN_CORPUS, citations=(), hits=tuple(hits),
-                  refused=True, notice=notice)
-
-
-def make_citation(index: Index, n: int, doc_id: str, start: int, end: int, score: float,
-                  support: float = 1.0) -> Citation:
-    """A citation whose quote is checked against the stored document right now."""
-    doc = index.documents.get(doc_id)
-    if doc is None or not 0 <= start < end <= len(doc.text):
-        raise RagError(f"citation [{n}] points outside {doc_id!r}; run `rag index --rebuild`")
-    return Citation(n=n, doc_id=doc_id, title=doc.title, start=start, end=end,
-                    quote=doc.text[start:end], score=round(float(score), 6),
-                    support=round(float(support), 4), page=page_at(doc, start))
-
-
-def verify(index: Index, citation: Citation) -> bool:
-    doc = index.documents.get(citation.doc_id)
-    return doc is not None and doc.text[citation.start:citation.end] == citation.quote
 
 
 # Follow-ups in extractive mode (no LLM to rewrite them): a question that leans on the

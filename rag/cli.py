@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("question")
         sp.add_argument("-k", type=int, default=None, help="number of passages (default: top_k setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("verify", parents=[common], help="check every index file against its checksum")
     sv = sub.add_parser("serve", parents=[common], help="start the chat app on 127.0.0.1")
     sv.add_argument("--expose", action="store_true", help="allow binding a non-loopback --host")
     ev = sub.add_parser("eval", parents=[common], help="score retrieval and answers on eval/gold.jsonl")
@@ -149,6 +150,21 @@ def format_sources(answer) -> str:
     return "\n".join(lines)
 
 
+def cmd_verify(args, settings) -> int:
+    from .store import verify
+
+    problems, checked = verify(settings)
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    note = (f"; {len(checked['unhashed'])} files carry no checksum (built before checksums: "
+            f"`rag index --rebuild` adds them)" if checked["unhashed"] else "")
+    print(f"index OK: {settings.index_dir}/{checked['version']}: {checked['files']} files, "
+          f"{checked['bytes'] / 2**20:.1f} MB hashed, {checked.get('chunks', 0)} chunks{note}")
+    return 0
+
+
 def cmd_serve(args, settings) -> int:
     from .ui import serve
 
@@ -168,7 +184,7 @@ def cmd_bench(args, settings) -> int:
     return bench_scifact(args, settings)
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "serve": cmd_serve,
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": cmd_verify, "serve": cmd_serve,
             "eval": cmd_eval, "bench": cmd_bench}
 
 if __name__ == "__main__":

@@ -104,20 +104,29 @@ def _coerce_all(values: dict) -> dict:
     return out
 
 
-def _validate(s: Settings) -> Settings:
-    if s.mode not in MODES:
-        raise RagError(f"retrieval mode {s.mode!r} is unknown; use one of {', '.join(MODES)}")
-    if s.backend not in BACKENDS:
-        raise RagError(f"answer backend {s.backend!r} is unknown; use one of {', '.join(BACKENDS)}")
-    if s.backend == "llm" and not (s.llm_base_url and s.llm_model):
-        raise RagError("backend 'llm' needs RAG_LLM_BASE_URL and RAG_LLM_MODEL (or --llm-base-url/--llm-model)")
-    if s.embed_precision not in PRECISIONS:
-        raise RagError(f"embed_precision {s.embed_precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
-    if s.query_precision not in QUERY_PRECISIONS:
-        raise RagError(f"query_precision {s.query_precision!r} is unknown; use one of {', '.join(QUERY_PRECISIONS)}")
-    from .vectorstore import parse
+def llm_configured(s: Settings) -> bool:
+    """Whether an LLM endpoint is set: the llm backend is offered only then."""
+    return bool(s.llm_base_url and s.llm_model)
 
-    parse(s.vector_store)
+
+def require_llm(s: Settings) -> None:
+    if not llm_configured(s):
+        raise RagError("backend 'llm' needs RAG_LLM_BASE_URL and RAG_LLM_MODEL (or --llm-base-url/--llm-model)")
+
+
+def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise RagError(f"{what} {value!r} is unknown; use one of {', '.join(choices)}")
+
+
+def _validate(s: Settings) -> Settings:
+    check_choice("retrieval mode", s.mode, MODES)
+    check_choice("answer backend", s.backend, BACKENDS)
+    if s.backend == "llm":
+        require_llm(s)
+    check_choice("embed_precision", s.embed_precision, PRECISIONS)
+    check_choice("query_precision", s.query_precision, QUERY_PRECISIONS)
+    parse_vector_store(s.vector_store)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", s.milvus_collection):
         raise RagError(f"milvus_collection {s.milvus_collection!r} is not a valid Milvus name; use letters, digits and _")
     if s.top_k < 1 or s.top_k > 100:
@@ -127,6 +136,22 @@ def _validate(s: Settings) -> Settings:
     if not 0 <= s.chunk_overlap < s.chunk_size:
         raise RagError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below chunk_size={s.chunk_size}")
     return s
+
+
+def parse_vector_store(setting: str) -> tuple[str, str]:
+    """RAG_VECTOR_STORE -> ("faiss", "") or ("milvus", the URI MilvusClient takes)."""
+    setting = setting.strip()
+    if setting in ("", "faiss"):
+        return "faiss", ""
+    if setting.startswith("milvus://"):
+        rest = setting[len("milvus://"):]
+        if not rest:
+            raise RagError("vector_store 'milvus://' needs a target: milvus://path/to/milvus.db or milvus://host:19530")
+        if rest.endswith(".db"):
+            return "milvus", str(Path(rest).expanduser().absolute())
+        return "milvus", rest if rest.startswith(("http://", "https://")) else f"http://{rest}"
+    raise RagError(f"vector_store {setting!r} is unknown; use 'faiss', 'milvus://path/to/milvus.db' "
+                   f"or 'milvus://host:19530'")
 
 
 def load_settings(env: dict | None = None, **overrides) -> Settings:

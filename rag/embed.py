@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import PACKAGED_MODEL, PRECISIONS, QUERY_PRECISIONS
+from .config import PACKAGED_MODEL, PRECISIONS, QUERY_PRECISIONS, check_choice
 from .errors import RagError
 
 
@@ -63,10 +63,8 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "auto",
                  query_precision: str = "int8"):
-        if precision not in PRECISIONS:
-            raise RagError(f"embedding precision {precision!r} is unknown; use one of {', '.join(PRECISIONS)}")
-        if query_precision not in QUERY_PRECISIONS:
-            raise RagError(f"query precision {query_precision!r} is unknown; use one of {', '.join(QUERY_PRECISIONS)}")
+        check_choice("embed_precision", precision, PRECISIONS)
+        check_choice("query_precision", query_precision, QUERY_PRECISIONS)
         self.query_precision = query_precision
         self._query_model = None
         self.model_id = model

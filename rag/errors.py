@@ -3,3 +3,9 @@
 
 class RagError(Exception):
     """A problem the user can fix; the CLI prints it as one line and exits 1."""
+
+
+def why(e: BaseException, width: int = 120) -> str:
+    """`Type: first line of the message` (or just the type), short enough for a one-line error."""
+    text = str(e).splitlines()[0][:width] if str(e).strip() else ""
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -1,27 +1,43 @@
-"""The pipeline in one place: condense -> retrieve -> answer (cite), with lazy, hot-swappable state."""
+"""The pipeline in one place: condense -> retrieve -> answer (cite), for both answer backends,
+with lazy, hot-swappable state.
+
+    extractive:  standalone = condense_heuristic(question, history)
+                 hits = retrieve(standalone);  answer = extractive_answer(hits)
+    llm:         standalone = condense(model, history) or the heuristic
+                 hits = retrieve(standalone);  reply = model(fenced hits)
+                 answer = check_answer(reply)  (every claim matched to its passage, or flagged)
+                 any endpoint failure -> the extractive answer, with a notice
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from . import answer as extractive
 from .config import Settings, load_settings
 from .errors import RagError
+from .lexical import tokenize
 from .types import Answer, Hit
 
+log = logging.getLogger(__name__)
 NOTICE_TRUNCATED = "Your question was over {n} characters and was truncated."
+FAILED = "LLM backend failed ({reason}); showing the extractive answer"
+UNVERIFIED = "None of the answer's sentences could be matched to the sources; read it with care."
 
 
 class Rag:
     """Holds settings, the embedder and the open index; reloads the index when a build swaps it."""
 
-    def __init__(self, settings: Settings | None = None, embedder=None, generator=None):
+    def __init__(self, settings: Settings | None = None, embedder=None, generator=None, store=None):
         self.settings = settings or load_settings()
         self._embedder = embedder
         self.generator = generator
+        self.store = store  # a rag.vectorstore.VectorStore; None: the one RAG_VECTOR_STORE names
         self._index = None
         self._version = None
         self._lock = threading.Lock()
@@ -47,7 +63,7 @@ class Rag:
             if self._index is None or version != self._version:
                 from .store import open_index
 
-                self._index = open_index(self.settings)
+                self._index = open_index(self.settings, store=self.store)
                 self._version = version
             return self._index
 
@@ -59,8 +75,7 @@ class Rag:
             from .distributed import RayEmbedder
 
             embedder = RayEmbedder(embedder, self.settings.ray_address)
-        report = build(self.settings, embedder, rebuild=rebuild, log=log)
-        return report
+        return build(self.settings, embedder, rebuild=rebuild, log=log, store=self.store)
 
     def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         question, _ = self.clean(question)
@@ -97,27 +112,97 @@ class Rag:
     def ask_stream(self, question: str, history=(), k: int | None = None, mode: str | None = None,
                    backend: str | None = None) -> Iterator[str | Answer]:
         """Yield text pieces as they are produced, then the finished Answer."""
-        s = self.settings
         question, notice = self.clean(question)
-        backend = backend or s.backend
         index = self.index
-        if backend == "llm":
-            from .generate import llm_answer_stream
-
-            yield from llm_answer_stream(self, index, question, history, k or s.top_k, mode or s.mode, notice)
+        k, mode = k or self.settings.top_k, mode or self.settings.mode
+        if (backend or self.settings.backend) == "llm":
+            yield from self._llm_stream(index, question, history, k, mode, notice)
             return
-        standalone = extractive.condense_heuristic(question, history)
-        qv = self.embedder.embed_query(standalone)
-        hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
-        result = extractive.extractive_answer(index, standalone, hits, qv, s.refusal_threshold,
-                                              s.max_answer_sentences, self.embedder)
-        result = _finish(result, question, standalone, notice)
+        result = self._extractive(index, question, history, k, mode)
+        result = _with_notices(result, notice, result.notice)
         yield result.text
         yield result
 
+    def _extractive(self, index, question: str, history, k: int, mode: str) -> Answer:
+        standalone = extractive.condense_heuristic(question, history)
+        qv = self.embedder.embed_query(standalone)
+        hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
+        result = extractive.extractive_answer(index, standalone, hits, qv, self.settings.refusal_threshold,
+                                              self.settings.max_answer_sentences, self.embedder)
+        return replace(result, question=question, standalone_question=standalone)
 
-def _finish(result: Answer, question: str, standalone: str, notice: str) -> Answer:
-    from dataclasses import replace
+    # ---- the LLM backend
 
-    notices = " ".join(n for n in (notice, result.notice) if n)
-    return replace(result, question=question, standalone_question=standalone, notice=notices)
+    def _llm_stream(self, index, question: str, history, k: int, mode: str, notice: str) -> Iterator[str | Answer]:
+        """Yield the model's text pieces as they stream, then one checked Answer (backend "llm")."""
+        from .cite import check_answer, refusal, says_not_found
+        from .generate import GenerationError, connect
+        from .prompt import answer_messages, load_prompts
+
+        prompts = load_prompts(self.settings.prompts_dir)
+        if self.generator is None:
+            self.generator = connect(self.settings)
+        try:
+            standalone = self._condense(prompts, question, history)
+        except Exception as e:  # the endpoint is external: any failure means "answer without it"
+            yield from self._fallback(index, question, history, k, mode, notice, e, streamed=False)
+            return
+        qv = self.embedder.embed_query(standalone)
+        hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
+        if not hits:
+            yield _llm_final(refusal(question, hits), standalone, notice)
+            return
+        pieces: list[str] = []
+        try:
+            for piece in self.generator.stream(answer_messages(prompts, standalone, hits)):
+                if not isinstance(piece, str):
+                    raise GenerationError(f"the generator yielded {type(piece).__name__}, not text")
+                pieces.append(piece)
+                yield piece
+            if not "".join(pieces).strip():
+                raise GenerationError("empty reply from the model")
+        except Exception as e:
+            yield from self._fallback(index, question, history, k, mode, notice, e, streamed=bool(pieces))
+            return
+        raw = "".join(pieces)
+        text, citations, flagged = check_answer(index, self.embedder, raw, hits)
+        if not citations and says_not_found(raw):
+            yield _llm_final(refusal(question, hits), standalone, notice)
+            return
+        yield _llm_final(Answer(question=question, text=text, citations=citations, hits=tuple(hits),
+                                flagged=flagged), standalone, notice, "" if citations else UNVERIFIED)
+
+    def _condense(self, prompts, question: str, history) -> str:
+        """A standalone question from the model; the extractive heuristic if its reply is unusable."""
+        from .prompt import condense_messages, standalone_from_reply
+
+        if not history:
+            return question
+        reply = "".join(self.generator.stream(condense_messages(prompts, question, history)))
+        line = standalone_from_reply(reply)
+        # It must keep a content word of the question (of the conversation if the question has none):
+        # a tiny model often just repeats the previous question.
+        known = set(tokenize(question)) or set().union(*(tokenize(str(q)) for q, _a in history))
+        if not line or len(line) > max(300, 3 * len(question)) or not known & set(tokenize(line)):
+            return extractive.condense_heuristic(question, history)
+        return line
+
+    def _fallback(self, index, question, history, k, mode, notice, error: Exception, streamed: bool):
+        from .generate import GenerationError
+
+        reason = str(error) if isinstance(error, GenerationError) else f"{type(error).__name__}: {error}"
+        warning = FAILED.format(reason=reason)
+        log.warning("%s", warning)
+        if streamed:  # the partial model text already shown is not part of the answer
+            yield "\n\n"
+        result = self._extractive(index, question, history, k, mode)
+        yield result.text
+        yield _with_notices(result, notice, warning, result.notice)
+
+
+def _with_notices(answer: Answer, *notices: str) -> Answer:
+    return replace(answer, notice=" ".join(n for n in notices if n))
+
+
+def _llm_final(answer: Answer, standalone: str, *notices: str) -> Answer:
+    return replace(_with_notices(answer, *notices, answer.notice), backend="llm", standalone_question=standalone)

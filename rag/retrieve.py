@@ -1,4 +1,6 @@
-"""Rank chunks for a question: dense (FAISS), BM25, or both fused by reciprocal rank."""
+"""Rank chunks for a question: dense (the vector store), BM25, or both fused by reciprocal rank,
+plus a sentence-level dense ranking of the candidates; near-duplicates collapsed, touching
+chunks merged."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     lexical: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
         qv = embedder.embed_query(question) if query_vector is None else query_vector
-        scores, ids = _search_one(index.searcher, qv, depth)
-        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        rows, scores = index.searcher.search(np.asarray(qv, dtype="float32")[None, :], depth)
+        dense = {int(i): float(s) for i, s in zip(rows[0], scores[0]) if i >= 0}
     if mode in ("bm25", "hybrid"):
         all_scores = index.lexical.scores(question)
         top = np.argpartition(-all_scores, depth - 1)[:depth] if depth < n else np.arange(n)
@@ -41,12 +43,28 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     else:
         fused = rrf([dense, lexical, sentence], rrf_k, [1.0, bm25_weight, 1.0])
     order = sorted(fused, key=lambda i: (-fused[i], i))
+    return _collapse(index, order, fused, dense, lexical, k, dedup_threshold, merge_adjacent)
+
+
+def _collapse(index: Index, order: list[int], fused: dict, dense: dict, lexical: dict, k: int,
+              dedup_threshold: float, merge_adjacent: bool) -> list[Hit]:
+    """Walk the fused order into k hits: drop near-duplicates of better passages, merge touching
+    chunks. Candidate vectors are fetched from the store a window at a time, never one by one."""
     hits: list[Hit] = []
-    kept_vecs, by_doc = [], {}
-    for i in order:
+    kept_vecs, by_doc, vecs = [], {}, {}
+    window = max(16, 2 * k)
+    dedup = dedup_threshold < 1  # no dedup: no vectors fetched at all
+    for pos, i in enumerate(order):
         if len(hits) == k:
             break
-        vec = _vector(index, i) if dedup_threshold < 1 else None  # no dedup: skip the reconstruct
+        if dedup and i not in vecs:
+            rows = order[pos:pos + window]
+            got = index.searcher.vectors(rows)
+            if got is None:  # a store that cannot give vectors back: no de-duplication
+                dedup = False
+            else:
+                vecs.update(zip(rows, got))
+        vec = vecs.get(i) if dedup else None
         if vec is not None and any(float(vec @ v) >= dedup_threshold for v in kept_vecs):
             continue  # a near-duplicate of a better passage adds nothing
         chunk = index.chunks[i]
@@ -73,15 +91,6 @@ def _merge(index: Index, a: Chunk, b: Chunk) -> Chunk:
     return replace(first, start=start, end=end, text=text)
 
 
-def sentence_ranking(index: Index, qv: np.ndarray, candidates: list[int]) -> dict[int, float]:
-    """The candidates re-scored by their best-matching sentence: a focused dense signal that a
-    long chunk's single vector blurs. Only when sentence vectors were stored at index time."""
-    if not len(index.sentence_vectors) or not candidates:
-        return {}
-    best = index.chunk_sentence_best(qv, candidates)
-    return {i: float(b) for i, b in zip(candidates, best) if b > -1}
-
-
 def rrf(rankings: list[dict[int, float]], k: int = 60, weights: list[float] | None = None) -> dict[int, float]:
     """Weighted reciprocal-rank fusion: sum of w/(k + rank) over the rankings that hold an item."""
     fused: dict[int, float] = {}
@@ -91,22 +100,59 @@ def rrf(rankings: list[dict[int, float]], k: int = 60, weights: list[float] | No
     return fused
 
 
-def _search_one(faiss_index, qv: np.ndarray, depth: int):
-    """One query on one OpenMP thread: a thread team saves nothing on a single vector and
-    stalls whenever another process holds a core (21 ms vs 6 ms on the SciFact index, loaded
-    machine). The setting is per calling thread, so concurrent requests do not race on it."""
-    import faiss
+# ---- sentence-level ranking of the candidates
 
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        return faiss_index.search(np.asarray(qv, dtype="float32")[None, :], depth)
-    finally:
-        faiss.omp_set_num_threads(previous)
+def sentence_ranking(index: Index, qv: np.ndarray, candidates: list[int]) -> dict[int, float]:
+    """The candidates re-scored by their best-matching sentence: a focused dense signal that a
+    long chunk's single vector blurs. Only when sentence vectors were stored at index time."""
+    if not len(index.sentence_vectors) or not candidates:
+        return {}
+    best = chunk_sentence_best(index, qv, candidates)
+    return {i: float(b) for i, b in zip(candidates, best) if b > -1}
 
 
-def _vector(index: Index, i: int):
-    try:
-        return index.searcher.reconstruct(i)
-    except RuntimeError:
-        return None
+def chunk_sentence_best(index: Index, qv: np.ndarray, chunk_ids) -> np.ndarray:
+    """For each given chunk, the best cosine between qv and the stored vectors of the
+    (non-heading) sentences it overlaps; -1 where it has none. Only those sentences are
+    read, so the cost follows the candidates, not the corpus."""
+    offsets, rows = _chunk_rows(index)
+    ids = np.asarray(chunk_ids, dtype="int64")
+    starts, counts = offsets[ids], offsets[ids + 1] - offsets[ids]
+    out = np.full(len(ids), -1.0, dtype="float32")
+    total = int(counts.sum())
+    if not total or not len(index.sentence_vectors):
+        return out
+    seg = np.cumsum(counts) - counts  # where each chunk's run starts in the gathered rows
+    picked = rows[np.arange(total) - np.repeat(seg, counts) + np.repeat(starts, counts)]
+    scores = index.sentence_vectors[picked] @ np.asarray(qv, dtype="float32")
+    scores[heading_mask(index)[picked]] = -1.0
+    some = counts > 0
+    out[some] = np.maximum.reduceat(scores, seg[some])
+    return out
+
+
+def _chunk_rows(index: Index) -> tuple[np.ndarray, np.ndarray]:
+    """CSR layout, worked out once per index: chunk c overlaps sentence rows rows[offsets[c]:offsets[c + 1]]."""
+    if "chunk_rows" not in index.derived:
+        per_chunk = [index.sentences_in(c.doc_id, c.start, c.end) for c in index.chunks]
+        offsets = np.zeros(len(per_chunk) + 1, dtype="int64")
+        offsets[1:] = np.cumsum([len(r) for r in per_chunk])
+        rows = np.fromiter((r for rs in per_chunk for r in rs), dtype="int64", count=int(offsets[-1]))
+        index.derived["chunk_rows"] = (offsets, rows)
+    return index.derived["chunk_rows"]
+
+
+def heading_mask(index: Index) -> np.ndarray:
+    """True for heading-like sentence rows (a title line matches everything and answers nothing)."""
+    if "heading_mask" not in index.derived:
+        index.derived["heading_mask"] = np.array([is_heading(index.sentence_text(r))
+                                                  for r in range(len(index.sentences))], dtype=bool)
+    return index.derived["heading_mask"]
+
+
+def is_heading(text: str) -> bool:
+    """A short line without final punctuation ("The Authors"); a byline ("By ...") is content."""
+    text = text.strip()
+    if text.lower().startswith("by "):
+        return False
+    return len(text.split()) <= 6 and not text.endswith((".", "?", "!", "\u201d", '"'))

@@ -174,3 +174,50 @@ class FakeGenerator:
 @pytest.fixture
 def fake_generator():
     return FakeGenerator
+
+
+class MemoryStore:
+    """A whole vector store in a dict of numpy rows, written against `rag.vectorstore.VectorStore`
+    only: if the protocol missed something the pipeline needs, this store could not serve."""
+
+    kind = "memory"
+    label = "the in-memory store"
+
+    def __init__(self):
+        self.rows: dict[int, np.ndarray] = {}
+        self.fetches = 0  # calls of VectorIndex.vectors: one per search, not one per candidate
+
+    def add(self, version, vectors, ids, doc_ids, log=print) -> dict:
+        self.rows.update((int(i), np.array(v, dtype="float32")) for i, v in zip(ids, vectors))
+        return {"type": "memory", "rows": len(self.rows)}
+
+    def open(self, version, manifest, ids):
+        return MemoryIndex(self, [int(i) for i in ids], int(manifest["dim"]))
+
+    def prune(self, keep) -> None:
+        keep = {int(i) for i in keep}
+        self.rows = {i: v for i, v in self.rows.items() if i in keep}
+
+
+class MemoryIndex:
+    def __init__(self, store: MemoryStore, ids: list[int], dim: int):
+        self.store, self.ids = store, ids
+        self.count = sum(i in store.rows for i in ids)
+        self.dim = next((len(store.rows[i]) for i in ids if i in store.rows), dim)
+
+    def search(self, queries, k):
+        queries = np.atleast_2d(np.asarray(queries, dtype="float32"))
+        rows = [r for r, i in enumerate(self.ids) if i in self.store.rows]
+        mat = np.stack([self.store.rows[self.ids[r]] for r in rows]) if rows else np.zeros((0, self.dim), "float32")
+        scores = queries @ mat.T
+        out_rows = np.full((len(queries), k), -1, dtype="int64")
+        out_scores = np.full((len(queries), k), -np.inf, dtype="float32")
+        for q in range(len(queries)):
+            order = np.argsort(-scores[q], kind="stable")[:k]
+            out_rows[q, :len(order)] = [rows[j] for j in order]
+            out_scores[q, :len(order)] = scores[q, order]
+        return out_rows, out_scores
+
+    def vectors(self, rows):
+        self.store.fetches += 1
+        return np.stack([self.store.rows[self.ids[int(r)]] for r in rows]) if len(rows) else np.zeros((0, self.dim))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import NOT_IN_CORPUS
+from rag.cite import NOT_IN_CORPUS
 from rag.errors import RagError
 
 ROOT = Path(__file__).parents[1]

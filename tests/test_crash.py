@@ -212,21 +212,23 @@ import os, signal, sys
 sys.path.insert(0, {tests!r})
 from conftest import FakeEmbedder
 import rag.index as ix
+import rag.versions as mf
+import rag.vectorstore as vs
 from rag.config import load_settings
 
 point = sys.argv[1]
 die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
 if point == "writing":
-    ix.write_faiss = die
+    vs.write_faiss = die
 elif point == "renamed":
-    ix._swap_current = die
+    mf.swap_current = die
 elif point == "linked":
     real_replace = os.replace
     os.replace = lambda src, dst: die() if str(dst).endswith("current") else real_replace(src, dst)
 elif point == "swapped":
     calls = []
-    real_sweep = ix._sweep
-    ix._sweep = lambda *a: die() if calls.append(1) or len(calls) == 2 else real_sweep(*a)
+    real_sweep = mf.sweep
+    mf.sweep = lambda *a: die() if calls.append(1) or len(calls) == 2 else real_sweep(*a)
 elif point == "sweeping":
     import shutil
     real_rmtree = shutil.rmtree

@@ -13,10 +13,12 @@ import httpx
 import pytest
 
 from conftest import ROOT, FakeGenerator
-from rag.answer import NOT_IN_CORPUS, condense_heuristic, verify
+from rag.answer import condense_heuristic
+from rag.cite import NOT_IN_CORPUS, verify
 from rag.errors import RagError
-from rag.generate import (UNVERIFIED, GenerationError, OpenAIChat, answer_messages, condense_messages,
-                          connect, load_prompts, render)
+from rag.generate import GenerationError, OpenAIChat, connect
+from rag.pipeline import UNVERIFIED
+from rag.prompt import answer_messages, condense_messages, load_prompts, render
 from rag.types import Answer, Chunk, Hit
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -99,7 +99,7 @@ def test_damaged_index_gives_one_line_and_the_fix(tiny_rag, tiny_settings, damag
 
 
 def test_second_concurrent_indexer_exits_with_one_line(tiny_settings, fake_embedder):
-    from rag.index import locked
+    from rag.versions import locked
 
     with locked(Path(tiny_settings.index_dir)):
         with pytest.raises(RagError, match="already updating"):
@@ -126,8 +126,7 @@ def _clustered(n: int, dim: int = 64, seed: int = 0):
 def test_above_flat_threshold_hnsw_keeps_recall_and_its_tuned_ef_search(tmp_path):
     import numpy as np
 
-    from rag.index import ANN_RECALL, write_faiss
-    from rag.store import read_faiss
+    from rag.vectorstore import ANN_RECALL, read_faiss, write_faiss
 
     data = _clustered(4100)
     vecs, q = data[:4000], data[4000:]  # the last 100 are held out as questions
@@ -142,7 +141,7 @@ def test_above_flat_threshold_hnsw_keeps_recall_and_its_tuned_ef_search(tmp_path
 
 
 def test_when_no_ef_search_reaches_the_recall_target_exact_search_is_kept(tmp_path, monkeypatch):
-    import rag.index as ix
+    import rag.vectorstore as ix
 
     monkeypatch.setattr(ix, "EF_SEARCH", (1,))  # an efSearch far too small for 0.95
     said = []
@@ -207,7 +206,7 @@ def test_reindex_tokenizes_only_new_chunks_for_bm25_and_scores_as_a_rebuild(tiny
 
 def test_an_index_from_before_pooled_sentence_vectors_is_upgraded_by_rag_index(tiny_settings, fake_embedder):
     """Serving it asks for `rag index`; `rag index` pools the sentence vectors and keeps the rest."""
-    from rag.index import _file_list
+    from rag.manifest import file_list as _file_list
 
     _build(tiny_settings, fake_embedder)
     version = (Path(tiny_settings.index_dir) / "current").resolve()

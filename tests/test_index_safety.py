@@ -72,3 +72,199 @@ def test_rag_index_with_index_dir_equal_to_corpus_dir_is_one_line(tmp_path, tiny
                          env=env, timeout=120)
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "corpus dir" in out.stderr, out.stderr
     assert sorted(p.name for p in tiny_corpus.iterdir()) == sorted(["bees.txt", "rome.html", "solar.md", "tea.txt"])
+
+
+# ---- every index file is checksummed: a same-size edit of any of them is caught
+
+
+def _flip(path: Path, at: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    i = int(len(data) * at)
+    data[i] ^= 0x04  # same size, one bit
+    path.write_bytes(bytes(data))
+
+
+def _verify(settings, capsys) -> tuple[int, str, str]:
+    from rag.cli import main
+
+    code = main(["verify", "--corpus-dir", str(settings.corpus_dir), "--index-dir", str(settings.index_dir)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_rag_verify_passes_a_fresh_index(tiny_rag, tiny_settings, capsys):
+    code, out, err = _verify(tiny_settings, capsys)
+    assert code == 0 and out.startswith("index OK:") and "files" in out and err == ""
+
+
+def test_a_same_size_edit_of_any_index_file_is_caught(tiny_rag, tiny_settings, capsys):
+    import shutil
+
+    from rag.store import open_index
+
+    version = Path(tiny_settings.index_dir) / "current"
+    files = sorted(p.relative_to(version.resolve()).as_posix() for p in version.resolve().rglob("*")
+                   if p.is_file() and p.name not in ("manifest.json", ".rag-version"))
+    assert {"vectors.npy", "vectors.faiss", "sentences.npy", "bm25/indices.csc.index.npy",
+            "bm25/indptr.csc.index.npy", "bm25/data.csc.index.npy", "bm25/vocab.index.json"} <= set(files)
+    for name in files:
+        path = version / name
+        original = path.read_bytes()
+        _flip(path)
+        try:
+            code, out, err = _verify(tiny_settings, capsys)
+            assert code == 1 and name in err and err.count("\n") >= 1, (name, err)
+            assert all(line.startswith("problem: ") for line in err.splitlines())
+            with pytest.raises(RagError) as e:  # serving checks small files whole on every open
+                open_index(tiny_settings)
+            assert name in str(e.value) and "\n" not in str(e.value)
+        finally:
+            path.write_bytes(original)
+    assert _verify(tiny_settings, capsys)[0] == 0
+    del shutil
+
+
+def test_an_incremental_build_never_carries_damaged_vectors_forward(tiny_settings, fake_embedder):
+    import numpy as np
+
+    from rag.manifest import probe_rows
+
+    for i in range(12):  # more chunks than the 8 rows the open-time fingerprint samples
+        (Path(tiny_settings.corpus_dir) / f"animal{i}.txt").write_text(f"Animal {i} lives in burrow {i} by the river.")
+    _build(tiny_settings, fake_embedder)
+    version = (Path(tiny_settings.index_dir) / "current").resolve()
+    vectors = np.load(version / "vectors.npy")
+    outside = [i for i in range(len(vectors)) if i not in probe_rows(len(vectors))]
+    assert outside, "the tiny index should have rows the fingerprint does not sample"
+    vectors[outside] *= -1  # negated rows, same size, untouched probe rows
+    np.save(version / "vectors.npy", vectors)
+    (Path(tiny_settings.corpus_dir) / "owls.txt").write_text("Barn owls have heart-shaped faces.")
+    with pytest.raises(RagError, match=r"vectors.npy was changed after the build.*rag index --rebuild"):
+        _build(tiny_settings, fake_embedder)
+    assert (Path(tiny_settings.index_dir) / "current").resolve() == version  # nothing new was published
+
+
+# ---- a full disk or an unwritable index dir: one line, nothing lost, no temp dir left
+
+
+def _tmpfs(path: Path, size: str) -> None:
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if out.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({out.stderr.decode().strip()}); the injected-error tests cover this")
+
+
+def _umount(path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_a_full_disk_mid_build_is_one_line_and_frees_the_temp_dir(tmp_path, tiny_corpus, fake_embedder):
+    import os
+
+    from rag.config import load_settings
+    from rag.pipeline import Rag
+
+    mount = tmp_path / "small"
+    _tmpfs(mount, "2m")
+    try:
+        s = load_settings(env={}, corpus_dir=tiny_corpus, index_dir=mount / "index", refusal_threshold="0.2")
+        _build(s, fake_embedder)
+        before = (mount / "index" / "current").resolve()
+        filler = mount / "filler"
+        with open(filler, "wb", buffering=0) as f:  # fill the disk, then leave ~40 KB: less than a version needs
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        os.truncate(filler, filler.stat().st_size - 40_000)
+        (tiny_corpus / "big.txt").write_text("Owls and otters. " * 20_000)
+        with pytest.raises(RagError) as e:
+            _build(s, fake_embedder)
+        msg = str(e.value)
+        assert "no space left on" in msg and str(mount) in msg and "previous index is still in use" in msg
+        assert "\n" not in msg
+        assert not [p for p in (mount / "index").iterdir() if p.name.startswith(".tmp-")]  # freed at once
+        assert (mount / "index" / "current").resolve() == before
+        assert Rag(s, embedder=fake_embedder).search("queen bee eggs", k=1)[0].chunk.doc_id == "bees.txt"
+    finally:
+        _umount(mount)
+
+
+def test_a_read_only_index_dir_is_one_line_and_keeps_serving(tmp_path, tiny_corpus, fake_embedder):
+    import subprocess
+
+    from rag.config import load_settings
+    from rag.pipeline import Rag
+
+    mount = tmp_path / "ro"
+    _tmpfs(mount, "8m")
+    try:
+        s = load_settings(env={}, corpus_dir=tiny_corpus, index_dir=mount / "index", refusal_threshold="0.2")
+        _build(s, fake_embedder)
+        assert subprocess.run(["mount", "-o", "remount,ro", str(mount)]).returncode == 0
+        (tiny_corpus / "owls.txt").write_text("Barn owls have heart-shaped faces.")
+        with pytest.raises(RagError) as e:
+            _build(s, fake_embedder)
+        assert "cannot write the index in" in str(e.value) and "\n" not in str(e.value)
+        assert Rag(s, embedder=fake_embedder).search("queen bee eggs", k=1)[0].chunk.doc_id == "bees.txt"
+    finally:
+        _umount(mount)
+
+
+@pytest.mark.parametrize("err", [28, 13])  # ENOSPC, EACCES
+def test_write_errors_anywhere_in_the_build_are_one_line(tiny_rag, tiny_settings, fake_embedder, monkeypatch, err):
+    import os
+
+    import numpy as np
+
+    def fail(*a, **k):
+        raise OSError(err, os.strerror(err), "vectors.npy")
+
+    monkeypatch.setattr(np, "save", fail)
+    (Path(tiny_settings.corpus_dir) / "owls.txt").write_text("Barn owls have heart-shaped faces.")
+    with pytest.raises(RagError) as e:
+        _build(tiny_settings, fake_embedder)
+    assert ("no space left on" if err == 28 else "cannot write the index in") in str(e.value)
+    assert not [p for p in Path(tiny_settings.index_dir).iterdir() if p.name.startswith(".tmp-")]
+
+
+# ---- a damaged manifest and the messages about it
+
+
+def _manifest(settings) -> Path:
+    return (Path(settings.index_dir) / "current").resolve() / "manifest.json"
+
+
+def test_a_manifest_of_deeply_nested_brackets_is_one_line(tiny_rag, tiny_settings):
+    from rag.store import open_index
+
+    _manifest(tiny_settings).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(RagError) as e:
+        open_index(tiny_settings)
+    assert "manifest is missing or unreadable (RecursionError" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_value_of_the_wrong_type_says_so(tiny_rag, tiny_settings):
+    import json
+
+    from rag.store import open_index
+
+    m = json.loads(_manifest(tiny_settings).read_text())
+    _manifest(tiny_settings).write_text(json.dumps(dict(m, format_version="1")))
+    with pytest.raises(RagError, match=r"index format '1' \(str, not int\), this version reads 1"):
+        open_index(tiny_settings)
+
+
+def test_no_index_names_the_absolute_path(tmp_path, monkeypatch):
+    from rag.config import load_settings
+    from rag.store import open_index
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RagError) as e:
+        open_index(load_settings(env={}))
+    assert f"no index in {tmp_path}/index/" in str(e.value)

@@ -44,7 +44,7 @@ def test_two_rag_index_runs_at_once_one_wins_the_other_says_so_in_one_line(tmp_p
 
 def test_a_second_build_in_process_is_refused_while_one_runs(tiny_rag, tiny_settings, fake_embedder):
     """The same lock between threads of one app (an upload re-indexing while `rag index` runs)."""
-    from rag.index import locked
+    from rag.versions import locked
 
     started, release = threading.Event(), threading.Event()
 
@@ -152,7 +152,7 @@ def test_opening_while_a_build_swaps_and_sweeps_reads_one_whole_version(tiny_rag
                                                                        monkeypatch):
     """The moment a request reloads is the moment a build may swap `current` and delete the
     version being read: the reader must come out with one whole version, never a mix or an error."""
-    import rag.store as store
+    import rag.vectorstore as store
 
     (Path(tiny_settings.corpus_dir) / "owls.txt").write_text("Barn owls have heart-shaped faces.")
     real_read = store.read_faiss
@@ -167,4 +167,4 @@ def test_opening_while_a_build_swaps_and_sweeps_reads_one_whole_version(tiny_rag
     monkeypatch.setattr(store, "read_faiss", read_during_a_build)
     index = open_index(tiny_settings)
     assert calls and "owls.txt" in index.documents  # the new version, read whole
-    assert len(index.chunks) == index.searcher.ntotal == index.manifest["count"]
+    assert len(index.chunks) == index.searcher.count == index.manifest["count"]

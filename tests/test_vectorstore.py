@@ -1,34 +1,55 @@
-"""One contract, two vector stores: FAISS files (default) and Milvus (Milvus Lite, in-process).
-Everything a user sees must be the same whichever RAG_VECTOR_STORE is set."""
+"""One contract, three vector stores: FAISS files (default), Milvus (Milvus Lite, in-process) and a
+tiny in-memory store written against the protocol alone (tests/conftest.py). Everything a user
+sees must be the same whichever store is in use."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rag.answer import verify
+from conftest import MemoryStore
+from rag.cite import verify
 from rag.errors import RagError
 from rag.pipeline import Rag
 from rag.store import open_index
-from rag.vectorstore import parse
+from rag.config import parse_vector_store as parse
 
-BACKENDS = ["faiss", "milvus"]
+BACKENDS = ["faiss", "milvus", "memory"]
 
 
 def _store_setting(kind: str, tmp_path: Path) -> str:
-    return "faiss" if kind == "faiss" else f"milvus://{tmp_path}/milvus.db"
+    return f"milvus://{tmp_path}/milvus.db" if kind == "milvus" else "faiss"
+
+
+@dataclass
+class Backend:
+    kind: str
+    settings: object
+    store: object = None  # an injected rag.vectorstore.VectorStore (the in-memory one); None: from settings
+
+    def rag(self, embedder, **changes):
+        return Rag(self.settings.replace(**changes) if changes else self.settings, embedder=embedder, store=self.store)
+
+    def build(self, embedder):
+        embedder.calls.clear()
+        return self.rag(embedder).build(log=lambda *_: None)
+
+    def open(self, **changes):
+        return open_index(self.settings.replace(**changes) if changes else self.settings, store=self.store)
 
 
 @pytest.fixture(params=BACKENDS)
-def settings(request, tiny_settings, tmp_path):
+def backend(request, tiny_settings, tmp_path):
     pytest.importorskip("pymilvus") if request.param == "milvus" else None
-    s = tiny_settings.replace(vector_store=_store_setting(request.param, tmp_path))
-    yield s
+    b = Backend(request.param, tiny_settings.replace(vector_store=_store_setting(request.param, tmp_path)),
+                MemoryStore() if request.param == "memory" else None)
+    yield b
     if request.param == "milvus":  # Milvus Lite keeps a server per file until released
         from milvus_lite.server_manager import server_manager_instance
 
-        server_manager_instance.release_server(parse(s.vector_store)[1])
+        server_manager_instance.release_server(parse(b.settings.vector_store)[1])
 
 
 def _build(s, emb):
@@ -36,81 +57,97 @@ def _build(s, emb):
     return Rag(s, embedder=emb).build(log=lambda *_: None)
 
 
-def test_add_search_and_exact_citations(settings, fake_embedder):
-    _build(settings, fake_embedder)
-    rag = Rag(settings, embedder=fake_embedder)
+def test_add_search_and_exact_citations(backend, fake_embedder):
+    backend.build(fake_embedder)
+    rag = backend.rag(fake_embedder)
     hits = rag.search("queen bee lays eggs", k=3)
     assert hits[0].chunk.doc_id == "bees.txt" and hits[0].dense is not None
     answer = rag.ask("Which bee lays eggs?")
     assert answer.citations and all(verify(rag.index, c) for c in answer.citations)
-    assert open_index(settings).manifest["vector_store"] == settings.vector_store.split(":")[0]
+    assert backend.open().manifest["vector_store"] == backend.kind
 
 
-def test_update_and_delete_are_incremental(settings, fake_embedder):
-    corpus = Path(settings.corpus_dir)
-    _build(settings, fake_embedder)
+def test_update_and_delete_are_incremental(backend, fake_embedder):
+    corpus = Path(backend.settings.corpus_dir)
+    backend.build(fake_embedder)
     (corpus / "owls.txt").write_text("Owls hunt mice at night. Barn owls have heart-shaped faces.")
     (corpus / "bees.txt").write_text("Honey bees live in colonies. Drones are male bees that do not sting.")
     (corpus / "rome.html").unlink()
-    report = _build(settings, fake_embedder)
+    report = backend.build(fake_embedder)
     assert report.added == ["owls.txt"] and report.changed == ["bees.txt"] and report.deleted == ["rome.html"]
     assert all("Solar" not in c and "Tea" not in c for c in fake_embedder.calls)  # unchanged: not re-embedded
-    rag = Rag(settings, embedder=fake_embedder)
+    rag = backend.rag(fake_embedder)
     assert rag.search("barn owls heart-shaped faces", k=1, mode="dense")[0].chunk.doc_id == "owls.txt"
     assert all(h.chunk.doc_id != "rome.html" for h in rag.search("Rubicon Caesar", k=5, mode="dense"))
     drones = rag.search("male drones do not sting", k=1, mode="dense")[0]
     assert drones.chunk.doc_id == "bees.txt" and "Drones" in drones.chunk.text
     index = rag.index
-    assert index.searcher.ntotal == len(index.chunks) == index.manifest["count"]
-    if settings.vector_store != "faiss":  # stale rows are deleted once the new version is live
-        from rag.vectorstore import open_store
+    assert index.searcher.count == len(index.chunks) == index.manifest["count"]
+    if backend.kind == "milvus":  # stale rows are deleted once the new version is live
+        from rag.store import vector_store
 
-        assert len(open_store(settings).present()) == len(index.chunks)
+        assert len(vector_store(backend.settings).present()) == len(index.chunks)
+    if backend.kind == "memory":
+        assert len(backend.store.rows) == len(index.chunks)
 
 
-def test_both_backends_give_the_same_scores(tiny_settings, fake_embedder, tmp_path):
+def test_a_search_fetches_candidate_vectors_in_one_call_not_one_per_candidate(backend, fake_embedder):
+    backend.build(fake_embedder)
+    index = backend.rag(fake_embedder).index
+    calls = []
+    real = index.searcher.vectors
+    index.searcher.vectors = lambda rows: calls.append(list(rows)) or real(rows)
+    hits = backend.rag(fake_embedder).retrieve(index, "honey bees queen eggs colony", k=3, mode="dense")
+    assert hits and len(calls) == 1 and len(calls[0]) >= len(hits)
+
+
+def test_all_backends_give_the_same_scores(tiny_settings, fake_embedder, tmp_path):
     pytest.importorskip("pymilvus")
     scored = {}
     for kind in BACKENDS:
-        s = tiny_settings.replace(index_dir=tmp_path / f"index-{kind}",
-                                  vector_store=_store_setting(kind, tmp_path))
-        _build(s, fake_embedder)
-        rag = Rag(s, embedder=fake_embedder)
+        b = Backend(kind, tiny_settings.replace(index_dir=tmp_path / f"index-{kind}",
+                                                vector_store=_store_setting(kind, tmp_path)),
+                    MemoryStore() if kind == "memory" else None)
+        b.build(fake_embedder)
+        rag = b.rag(fake_embedder)
         n = len(rag.index.chunks)
         scored[kind] = [{(h.chunk.doc_id, h.chunk.start): round(h.score, 5)  # every chunk: ties in any order
                          for h in rag.search(q, k=n, mode="dense")}
                         for q in ("solar panels silicon", "green tea plant", "Julius Caesar")]
         assert rag.search("Julius Caesar Rubicon", k=1)[0].chunk.doc_id == "rome.html"
-    assert scored["faiss"] == scored["milvus"]
+    assert scored["faiss"] == scored["milvus"] == scored["memory"]
 
 
-def test_model_or_store_mismatch_is_one_line_with_the_fix(settings, fake_embedder, tmp_path):
-    _build(settings, fake_embedder)
-    other_store = "milvus://" + str(tmp_path / "other.db") if settings.vector_store == "faiss" else "faiss"
+def test_model_or_store_mismatch_is_one_line_with_the_fix(backend, fake_embedder, tmp_path):
+    backend.build(fake_embedder)
+    other_store = "milvus://" + str(tmp_path / "other.db") if backend.kind != "milvus" else "faiss"
     for change, word in (({"model": "/some/other-model"}, "model"), ({"vector_store": other_store}, "vector_store")):
         with pytest.raises(RagError) as e:
-            open_index(settings.replace(**change))
+            open_index(backend.settings.replace(**change), store=backend.store if "model" in change else None)
         assert word in str(e.value) and "rag index --rebuild" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_vectors_changed_behind_the_index_are_caught(settings, fake_embedder):
-    _build(settings, fake_embedder)
-    index = open_index(settings)
-    if settings.vector_store == "faiss":
+def test_vectors_changed_behind_the_index_are_caught(backend, fake_embedder):
+    backend.build(fake_embedder)
+    index = backend.open()
+    if backend.kind == "faiss":
         import faiss
 
-        other = faiss.IndexFlatIP(index.searcher.d)
-        other.add(fake_embedder.embed_documents([f"noise {i}" for i in range(index.searcher.ntotal)]))
+        other = faiss.IndexFlatIP(index.searcher.dim)
+        other.add(fake_embedder.embed_documents([f"noise {i}" for i in range(index.searcher.count)]))
         faiss.write_index(other, str(index.path / "vectors.faiss"))  # same size, other vectors
-    else:  # rows replaced by other vectors under the same ids
-        from rag.vectorstore import open_store
+    elif backend.kind == "milvus":  # rows replaced by other vectors under the same ids
+        from rag.store import vector_store
 
-        store = open_store(settings)
+        store = vector_store(backend.settings)
         ids = [int(i) for i in index.searcher.ids]
         store.client.upsert(store.collection, [{"id": i, "vector": fake_embedder.embed_query(f"noise {i}").tolist(),
                                                 "doc_id": "x"} for i in ids])
+    else:
+        for i in list(backend.store.rows):
+            backend.store.rows[i] = fake_embedder.embed_query(f"noise {i}")
     with pytest.raises(RagError) as e:
-        open_index(settings)
+        backend.open()
     assert "rag index --rebuild" in str(e.value) and "\n" not in str(e.value)
 
 
