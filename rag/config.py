@@ -67,7 +67,7 @@ class Settings:
     auth_user: str = ""
     auth_password: str = ""
     log_file: Path | str = ""  # `rag serve` also logs here ("" = stderr only)
-    max_doc_chars: int = 5_000_000  # a file extracting to more text than this is skipped (PDF bombs)
+    max_doc_chars: int = 10_000_000  # a file extracting to more text than this is skipped (PDF bombs)
 
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}
