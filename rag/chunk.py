@@ -16,6 +16,9 @@ from pathlib import Path
 from .errors import RagError
 from .types import Chunk, Document
 
+# A chunk is also bounded in characters: one long unknown "word" ("wombat" * 524288) is a single
+# [UNK] token, so a token bound alone lets a 3 MB line through as one chunk.
+CHARS_PER_TOKEN = 12
 TITLE_BUDGET = 32  # tokens kept for the "title / section" prefix of the embedded text
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 
@@ -107,10 +110,28 @@ def chunk_document(doc: Document, tokenizer: Tokenizer, chunk_size: int, chunk_o
     sizes.clear()
     if [doc.text[s:e] for s, e in spans] != pieces:  # a splitter version that splits otherwise
         spans = _find(doc, pieces, tokenizer, chunk_overlap)
-    chunks = []
+    chunks, max_chars = [], CHARS_PER_TOKEN * chunk_size
     for start, end in spans:
-        chunks.extend(_make_chunk(doc, s, e) for s, e in _fit(doc.text, start, end, tokenizer, chunk_size))
+        for a, b in _cut(doc.text, start, end, max_chars):
+            chunks.extend(_make_chunk(doc, s, e) for s, e in _fit(doc.text, a, b, tokenizer, chunk_size))
     return chunks
+
+
+def _cut(text: str, start: int, end: int, max_chars: int):
+    """Split a span into pieces of at most max_chars, at a space in the second half when there is one."""
+    while end - start > max_chars:
+        cut = text.rfind(" ", start + max_chars // 2, start + max_chars)
+        cut = cut if cut > start else start + max_chars
+        b = cut
+        while b > start and text[b - 1].isspace():
+            b -= 1
+        if b > start:
+            yield start, b
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        yield start, end
 
 
 def _replay(text: str, count, size: int, overlap: int) -> list[tuple[int, int]]:

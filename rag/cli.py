@@ -31,7 +31,8 @@ def parser() -> argparse.ArgumentParser:
     for name, helptext in (("search", "print ranked passages"), ("ask", "answer with citations")):
         sp = sub.add_parser(name, parents=[common], help=helptext)
         sp.add_argument("question")
-        sp.add_argument("-k", type=int, default=None, help="number of passages (default: top_k setting)")
+        sp.add_argument("-k", dest="set_top_k", default=None, metavar="K",
+                        help="number of passages, 1..100 (same as --top-k; default: top_k setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("verify", parents=[common], help="check every index file against its checksum")
     sv = sub.add_parser("serve", parents=[common], help="start the chat app on 127.0.0.1")
@@ -54,6 +55,8 @@ def settings_from(args) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if isinstance(getattr(args, "question", None), str):  # a byte that is not UTF-8 arrives as a lone surrogate
+        args.question = args.question.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     try:
         return COMMANDS[args.command](args, settings_from(args))
     except RagError as e:
@@ -82,7 +85,7 @@ def cmd_index(args, settings) -> int:
               f"in {report.seconds:.1f}s{skipped}")
     sys.stdout.flush()  # the skipped files are the final report, after the summary
     for s in report.skipped:
-        print(f"warning: skipped {s.path}: {s.reason}", file=sys.stderr)
+        print(f"warning: skipped {visible(s.path)}: {visible(s.reason)}", file=sys.stderr)
     return 0
 
 
@@ -90,17 +93,36 @@ def cmd_search(args, settings) -> int:
     from .pipeline import Rag
     from .types import hit_to_dict
 
-    hits = Rag(settings).search(args.question, k=args.k)
+    hits = Rag(settings).search(args.question)
     if args.json:
-        print(json.dumps({"question": args.question, "hits": [hit_to_dict(h) for h in hits]}, ensure_ascii=False, indent=1))
+        print_json({"question": args.question, "hits": [hit_to_dict(h) for h in hits]})
         return 0
     if not hits:
         print("no passages found")
     for h in hits:
         c = h.chunk
-        print(f"{h.rank}. score {h.score:.4f}  {c.title}  [{c.doc_id} chars {c.start}-{c.end}]")
-        print(textwrap.indent(textwrap.fill(c.text, 100), "   "))
+        print(f"{h.rank}. score {h.score:.4f}  {visible(c.title)}  [{visible(c.doc_id)} chars {c.start}-{c.end}]")
+        print(textwrap.indent(textwrap.fill(_plain(c.text), 100), "   "))
     return 0
+
+
+def print_json(data) -> None:
+    """One JSON document on stdout that is valid UTF-8: a lone surrogate is written as an escape."""
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def visible(name) -> str:
+    from .ui_render import visible
+
+    return visible(name)
+
+
+def _plain(text: str) -> str:
+    """Body text for the terminal: bidi controls dropped for display (stored text is unchanged)."""
+    from .ui_render import BIDI
+
+    return BIDI.sub("", text)
 
 
 def cmd_ask(args, settings) -> int:
@@ -108,7 +130,7 @@ def cmd_ask(args, settings) -> int:
 
     rag = Rag(settings)
     answer, streamed = None, ""
-    for event in rag.ask_stream(args.question, k=args.k):
+    for event in rag.ask_stream(args.question):
         if isinstance(event, str):
             streamed += event
             if not args.json and settings.backend == "llm":
@@ -116,15 +138,15 @@ def cmd_ask(args, settings) -> int:
         else:
             answer = event
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+        print_json(answer.to_dict())
         return 0
     if settings.backend == "llm":
         print()
         if answer.citations and answer.text.strip() != streamed.strip():
             print("\nChecked answer (markers match the sources below):")
-            print(textwrap.fill(answer.text, 100))
+            print(textwrap.fill(_plain(answer.text), 100))
     else:
-        print(textwrap.fill(answer.text, 100))
+        print(textwrap.fill(_plain(answer.text), 100))
     print(format_sources(answer))
     return 0
 
@@ -135,18 +157,18 @@ def format_sources(answer) -> str:
         lines.append(f"\nnote: {answer.notice}")
     if answer.flagged:
         lines.append("\nunsupported (not verified against the sources):")
-        lines += [f"  ! {s}" for s in answer.flagged]
+        lines += [f"  ! {_plain(s)}" for s in answer.flagged]
     if answer.citations:
         lines.append("\nSources:")
         for c in answer.citations:
-            where = f"{c.doc_id} chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
-            lines.append(f"[{c.n}] {c.title} ({where}, score {c.score:.3f})")
-            lines.append(textwrap.indent(textwrap.fill(f"\u201c{c.quote}\u201d", 96), "    "))
+            where = f"{visible(c.doc_id)} chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            lines.append(f"[{c.n}] {visible(c.title)} ({where}, score {c.score:.3f})")
+            lines.append(textwrap.indent(textwrap.fill(f"\u201c{_plain(c.quote)}\u201d", 96), "    "))
     elif answer.hits:
         lines.append("\nClosest passages:")
         for h in answer.hits[:3]:
-            lines.append(f"  {h.rank}. {h.chunk.title} ({h.chunk.doc_id} chars {h.chunk.start}-{h.chunk.end}): "
-                         f"{h.chunk.text[:160]}…")
+            lines.append(f"  {h.rank}. {visible(h.chunk.title)} ({visible(h.chunk.doc_id)} chars "
+                         f"{h.chunk.start}-{h.chunk.end}): {_plain(h.chunk.text[:160])}…")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, fields
@@ -65,6 +66,8 @@ class Settings:
     upload_max_mb: int = 20
     auth_user: str = ""
     auth_password: str = ""
+    log_file: Path | str = ""  # `rag serve` also logs here ("" = stderr only)
+    max_doc_chars: int = 10_000_000  # a file extracting to more text than this is skipped (PDF bombs)
 
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -91,8 +94,58 @@ def _coerce(name: str, kind, raw, source: str):
         ) from None
 
 
-_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str, "Path": Path}[f.type]
+_TYPES = {f.name: {"int": int, "float": float, "bool": bool, "str": str, "Path": Path, "Path | str": str}[f.type]
           for f in fields(Settings)}
+
+# Inclusive bounds of every numeric setting, checked in one place (`_validate`).
+RANGES = {
+    "chunk_size": (16, 8192),
+    "chunk_overlap": (0, 8191),  # and below chunk_size
+    "batch_size": (1, 4096),
+    "top_k": (1, 100),
+    "rrf_k": (0, 10_000),
+    "bm25_weight": (0.0, 100.0),
+    "dedup_threshold": (0.0, 1.0),  # 1.0: no de-duplication
+    "refusal_threshold": (-1.0, 1.0),
+    "max_answer_sentences": (1, 50),
+    "flat_threshold": (0, 10**12),
+    "llm_timeout": (0.1, 3600.0),
+    "llm_max_tokens": (1, 1_000_000),
+    "max_question_chars": (1, 100_000),
+    "port": (1, 65535),
+    "upload_max_mb": (1, 10_000),
+    "max_doc_chars": (1000, 10**9),
+}
+_FLAGS = {"top_k": "RAG_TOP_K, --top-k or -k"}
+
+
+def check_range(name: str, value) -> None:
+    """Raise a one-line RagError when a numeric setting is not finite or outside RANGES[name]."""
+    lo, hi = RANGES[name]
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if not (finite and lo <= value <= hi):
+        where = _FLAGS.get(name, f"RAG_{name.upper()} or --{name.replace('_', '-')}")
+        raise RagError(f"{name}={value} is out of range; use {_num(lo)}..{_num(hi)} ({where})")
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def parse_vector_store(setting: str) -> tuple[str, str]:
+    """("faiss", "") or ("milvus", the URI MilvusClient takes)."""
+    setting = setting.strip()
+    if setting in ("", "faiss"):
+        return "faiss", ""
+    if setting.startswith("milvus://"):
+        rest = setting[len("milvus://"):]
+        if not rest:
+            raise RagError("vector_store 'milvus://' needs a target: milvus://path/to/milvus.db or milvus://host:19530")
+        if rest.endswith(".db"):
+            return "milvus", str(Path(rest).expanduser().absolute())
+        return "milvus", rest if rest.startswith(("http://", "https://")) else f"http://{rest}"
+    raise RagError(f"vector_store {setting!r} is unknown; use 'faiss', 'milvus://path/to/milvus.db' "
+                   f"or 'milvus://host:19530'")
 
 
 def _coerce_all(values: dict) -> dict:
@@ -129,29 +182,13 @@ def _validate(s: Settings) -> Settings:
     parse_vector_store(s.vector_store)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,254}", s.milvus_collection):
         raise RagError(f"milvus_collection {s.milvus_collection!r} is not a valid Milvus name; use letters, digits and _")
-    if s.top_k < 1 or s.top_k > 100:
-        raise RagError(f"top_k={s.top_k} is out of range; use 1..100")
     if s.chunk_size < 16:
-        raise RagError(f"chunk_size={s.chunk_size} is too small; use at least 16 tokens")
+        raise RagError(f"chunk_size={s.chunk_size} is too small; use at least 16 tokens (RAG_CHUNK_SIZE)")
+    for name in RANGES:
+        check_range(name, getattr(s, name))
     if not 0 <= s.chunk_overlap < s.chunk_size:
         raise RagError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below chunk_size={s.chunk_size}")
     return s
-
-
-def parse_vector_store(setting: str) -> tuple[str, str]:
-    """RAG_VECTOR_STORE -> ("faiss", "") or ("milvus", the URI MilvusClient takes)."""
-    setting = setting.strip()
-    if setting in ("", "faiss"):
-        return "faiss", ""
-    if setting.startswith("milvus://"):
-        rest = setting[len("milvus://"):]
-        if not rest:
-            raise RagError("vector_store 'milvus://' needs a target: milvus://path/to/milvus.db or milvus://host:19530")
-        if rest.endswith(".db"):
-            return "milvus", str(Path(rest).expanduser().absolute())
-        return "milvus", rest if rest.startswith(("http://", "https://")) else f"http://{rest}"
-    raise RagError(f"vector_store {setting!r} is unknown; use 'faiss', 'milvus://path/to/milvus.db' "
-                   f"or 'milvus://host:19530'")
 
 
 def load_settings(env: dict | None = None, **overrides) -> Settings:

@@ -61,7 +61,7 @@ def _build(settings: Settings, embedder: Embedder, rebuild: bool, log, store: Ve
     ident = versions.index_id(index_dir)
     versions.adopt_current(index_dir, ident)
     versions.sweep(index_dir, ident)
-    docs, skipped = load_corpus(Path(settings.corpus_dir))
+    docs, skipped = load_corpus(Path(settings.corpus_dir), max_doc_chars=settings.max_doc_chars)
     report = Report(skipped=skipped)
     tokenizer = load_tokenizer(str(model_dir(settings.model)))
     check_budget(tokenizer, settings.chunk_size, settings.embed_titles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -11,6 +12,8 @@ from .types import Document
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_DOC_CHARS = 10_000_000  # extracted characters per file (Settings.max_doc_chars): a 16 KB PDF can inflate
+MAX_DEPTH = 64  # folder levels below the corpus root that are indexed
 
 
 @dataclass(frozen=True)
@@ -19,31 +22,86 @@ class Skipped:
     reason: str
 
 
-def load_corpus(corpus_dir: Path) -> tuple[list[Document], list[Skipped]]:
-    """Every supported file under corpus_dir, sorted by id, plus the files that were skipped."""
+def load_corpus(corpus_dir: Path, max_doc_chars: int = MAX_DOC_CHARS) -> tuple[list[Document], list[Skipped]]:
+    """Every supported file under corpus_dir, sorted by id, plus the files that were skipped.
+    Nothing outside the corpus folder is read: a link that leads out of it is skipped."""
     corpus_dir = Path(corpus_dir)
     docs, skipped = [], []
     if not corpus_dir.is_dir():
         return docs, skipped
-    for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file()):
-        rel = path.relative_to(corpus_dir).as_posix()
-        if any(part.startswith(".") for part in Path(rel).parts):
-            continue
+    files = _walk(corpus_dir, skipped)
+    for path, rel in sorted(files, key=lambda f: Path(f[1]).parts):
         if not _utf8(rel):  # the id would be unwritable in the index (and unprintable)
-            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            skipped.append(Skipped(shown, "file name is not valid UTF-8; rename the file"))
+            skipped.append(Skipped(_shown(rel), "file name is not valid UTF-8; rename the file"))
             continue
         if path.suffix.lower() not in SUFFIXES:
             skipped.append(Skipped(rel, f"unsupported file type {path.suffix or '(none)'}; "
                                         f"supported: {' '.join(SUFFIXES)}"))
             continue
         try:
-            docs.append(load_file(path, rel))
+            docs.append(load_file(path, rel, max_doc_chars))
         except LoadError as e:
             skipped.append(Skipped(rel, str(e)))
         except Exception as e:  # a parser bug on one hostile file must not stop the others
             skipped.append(Skipped(rel, f"could not be parsed ({type(e).__name__}); please report this file"))
     return docs, skipped
+
+
+def _walk(root: Path, skipped: list) -> list[tuple[Path, str]]:
+    """(path, id) of the files under root, walked with an explicit stack (no recursion limit).
+    Links are followed only when they resolve inside root; a linked folder is not entered twice
+    along one path (loops); folders deeper than MAX_DEPTH are skipped; hidden entries are ignored."""
+    real_root = root.resolve()
+    files = []
+    stack = [(root, "", (real_root,))]  # folder, its id prefix, the real folders entered to reach it
+    while stack:
+        folder, prefix, chain = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as e:
+            skipped.append(Skipped(_shown(prefix.rstrip("/") or "."), f"cannot read folder: {e.strerror or e}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel, path = prefix + entry.name, Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    try:
+                        target = path.resolve(strict=True)
+                    except (OSError, RuntimeError):  # missing target, or a chain of links in a loop
+                        skipped.append(Skipped(_shown(rel), "broken link (its target is missing or a link loop); "
+                                                            "remove it or point it at a file in the corpus"))
+                        continue
+                    if not target.is_relative_to(real_root):
+                        skipped.append(Skipped(_shown(rel), f"links outside the corpus ({_shown(str(target))}); "
+                                                            "copy the file into the corpus folder instead"))
+                        continue
+                    if target.is_dir() and target in chain:
+                        skipped.append(Skipped(_shown(rel), "links to a folder that contains it (a loop); remove the link"))
+                        continue
+                else:
+                    target = None
+                if entry.is_dir():
+                    if len(chain) > MAX_DEPTH:
+                        skipped.append(Skipped(_shown(rel), f"folder is too deep (over {MAX_DEPTH} levels); "
+                                                            "its files are not indexed: move them up"))
+                        continue
+                    real = target or (chain[-1] / entry.name)
+                    stack.append((path, rel + "/", (*chain, real)))
+                elif entry.is_file():
+                    files.append((path, rel))
+                else:
+                    skipped.append(Skipped(_shown(rel), "not a regular file (a pipe, socket or device); remove it"))
+            except OSError as e:
+                skipped.append(Skipped(_shown(rel), f"cannot read: {e.strerror or e}"))
+    return files
+
+
+def _shown(name: str) -> str:
+    """A name with undecodable bytes shown as escapes (it is printed and stored in reports)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _utf8(name: str) -> bool:
@@ -58,7 +116,7 @@ class LoadError(Exception):
     """Why one file cannot be indexed."""
 
 
-def load_file(path: Path, doc_id: str | None = None) -> Document:
+def load_file(path: Path, doc_id: str | None = None, max_chars: int = MAX_DOC_CHARS) -> Document:
     """Load one file; raises LoadError with a short reason when it is unusable."""
     doc_id = doc_id or path.name
     try:
@@ -69,15 +127,15 @@ def load_file(path: Path, doc_id: str | None = None) -> Document:
         data = path.read_bytes()
     except OSError as e:
         raise LoadError(f"cannot read file: {e.strerror or e}") from None
-    return parse_bytes(data, path.suffix.lower(), doc_id)
+    return parse_bytes(data, path.suffix.lower(), doc_id, max_chars)
 
 
-def parse_bytes(data: bytes, suffix: str, doc_id: str) -> Document:
+def parse_bytes(data: bytes, suffix: str, doc_id: str, max_chars: int = MAX_DOC_CHARS) -> Document:
     if not data.strip():
         raise LoadError("file is empty")
     stem = Path(doc_id).stem.replace("-", " ").replace("_", " ").strip() or doc_id
     if suffix == ".pdf":
-        text, meta = _pdf_text(data)
+        text, meta = _pdf_text(data, max_chars)
         title = meta.pop("title", "") or stem
     else:
         raw = clean_text(_decode(data))
@@ -88,6 +146,8 @@ def parse_bytes(data: bytes, suffix: str, doc_id: str) -> Document:
             meta, text = _front_matter(raw)
             title = meta.pop("title", "") or _md_title(text, suffix) or stem
             meta["headings"] = _md_headings(text) if suffix in (".md", ".markdown") else []
+    if len(text) > max_chars:
+        raise LoadError(_too_long(len(text), max_chars))
     if not _LETTER.search(text):  # blank, or only zero-width marks and punctuation
         raise LoadError("file has no text (no letters or digits)")
     meta.setdefault("headings", [])
@@ -230,7 +290,12 @@ def _squeeze(text: str, marks: list[list]) -> tuple[str, list[list]]:
     return squeezed.strip(), [[max(0, mapping.get(o, 0) - lead), h] for o, h in marks]
 
 
-def _pdf_text(data: bytes) -> tuple[str, dict]:
+def _too_long(n: int, limit: int, where: str = "") -> str:
+    return (f"text is {n:,} characters{where}, over the {limit:,} limit (RAG_MAX_DOC_CHARS); "
+            "split the file or raise the limit")
+
+
+def _pdf_text(data: bytes, max_chars: int = MAX_DOC_CHARS) -> tuple[str, dict]:
     import io
     import logging
 
@@ -248,6 +313,8 @@ def _pdf_text(data: bytes) -> tuple[str, dict]:
             starts.append(pos)
             pages.append(page_text)
             pos += len(page_text) + 2
+            if pos - 2 > max_chars:  # stop extracting: the rest could take minutes (compressed streams)
+                raise LoadError(_too_long(pos - 2, max_chars, f" by page {len(pages)}"))
         info = reader.metadata or {}
         title = str(info.get("/Title") or "").strip()
     except LoadError:

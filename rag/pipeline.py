@@ -90,10 +90,11 @@ class Rag:
                       query_vector=query_vector, bm25_weight=s.bm25_weight, merge_adjacent=s.merge_adjacent)
 
     def clean(self, question: str) -> tuple[str, str]:
-        """Validate a question; over-long ones are cut with a notice."""
+        """Validate a question; over-long ones are cut with a notice. Lone surrogates (bytes that
+        were not UTF-8 in a command-line argument) become U+FFFD."""
         if not isinstance(question, str) or not question.strip():
             raise RagError("the question is empty; type a question")
-        question = " ".join(question.split())
+        question = " ".join(question.encode("utf-16", "surrogatepass").decode("utf-16", "replace").split())
         if not any(ch.isalnum() for ch in question):  # before truncating: a long one is no better
             raise RagError("the question has no words in it; type a question")
         limit = self.settings.max_question_chars

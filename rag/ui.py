@@ -7,17 +7,17 @@ no share link). Rendering lives in ui_render.py; this module wires it to gradio 
 import ipaddress
 import logging
 import os
-import shutil
-import threading
 import time
-import uuid
 from pathlib import Path
 
-from .config import BACKENDS, MODES, Settings
+from .config import BACKENDS, MODES, Settings, llm_configured
 from .errors import RagError
 from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
 from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, latest_report, render_chat, render_corpus,
-                        render_document, render_eval, render_sources, safe_upload_name)
+                        render_document, render_eval, render_sources)
+from .ui_upload import add_document
+
+__all__ = ["add_document", "build_app", "launch", "respond", "serve"]
 
 log = logging.getLogger(__name__)
 REPORTS_DIR = Path("eval/reports")
@@ -45,10 +45,30 @@ def auth_pair(settings: Settings) -> tuple[str, str] | None:
     return (user, password) if user else None
 
 
+def configure_logging(settings: Settings) -> list[logging.Handler]:
+    """Warnings and errors (with tracebacks) to stderr and, if RAG_LOG_FILE is set, to that file."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if settings.log_file:
+        path = Path(settings.log_file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handlers.append(logging.FileHandler(path, encoding="utf-8"))
+        except OSError as e:
+            raise RagError(f"cannot write the log file RAG_LOG_FILE={str(path)!r} ({e.strerror or e}); "
+                           "point it at a writable file") from None
+    root = logging.getLogger()
+    for h in handlers:
+        h.setLevel(logging.WARNING)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(h)
+    return handlers
+
+
 def serve(settings: Settings, expose: bool = False) -> None:
     """Start the app on settings.host:settings.port and block until interrupted."""
     check_host(settings.host, expose)
     auth = auth_pair(settings)
+    configure_logging(settings)
     from .pipeline import Rag
 
     rag = Rag(settings)
@@ -65,11 +85,19 @@ def serve(settings: Settings, expose: bool = False) -> None:
     demo.block_thread()
 
 
-def launch(demo, settings: Settings, auth=None) -> str:
-    """Start the server in the background on the checked host, with nothing external; returns its URL."""
+def launch(demo, settings: Settings, auth: tuple[str, str] | None = None) -> str:
+    """Start the server in the background on the checked host, with nothing external; returns its URL.
+    A login (user, password) is checked in constant time with back-off per client (ui_auth.py)."""
+    check, app_kwargs = None, None
+    if auth:
+        from starlette.middleware import Middleware
+
+        from .ui_auth import ClientAddress, LoginGuard
+
+        check, app_kwargs = LoginGuard(*auth).check, {"middleware": [Middleware(ClientAddress)]}
     try:
         _, url, _ = demo.launch(
-            server_name=settings.host, server_port=settings.port, share=False, auth=auth,
+            server_name=settings.host, server_port=settings.port, share=False, auth=check, app_kwargs=app_kwargs,
             prevent_thread_lock=True, quiet=True, show_error=False, ssr_mode=False, pwa=False,
             mcp_server=False, enable_monitoring=False, run_history=False, footer_links=["api"],
             max_file_size=f"{settings.upload_max_mb}mb", theme=theme(), css=CSS)
@@ -94,18 +122,43 @@ def reveal(shown: str, piece: str, steps: int = 20):
     yield shown + piece
 
 
+MAX_TURNS = 20  # turns kept per session; older ones leave the state (and the follow-up history)
+MAX_HISTORY_CHARS = 100_000  # and at most this many characters of questions and answers
+
+
+def _size(turn: dict) -> int:
+    reply = turn["answer"].text if turn.get("answer") is not None else turn.get("partial") or turn.get("error") or ""
+    return len(turn.get("question") or "") + len(reply)
+
+
+def bounded(turns) -> list[dict]:
+    """The newest turns within MAX_TURNS and MAX_HISTORY_CHARS."""
+    kept, total = [], 0
+    for turn in reversed(list(turns or [])[-MAX_TURNS:]):
+        total += _size(turn)
+        if total > MAX_HISTORY_CHARS:
+            break
+        kept.append(turn)
+    return kept[::-1]
+
+
 def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float = 0.02):
-    """Stream (turns, answer) as the answer builds; a RagError becomes an error turn, never a traceback."""
-    turns = list(turns or [])
+    """Stream (turns, answer) as the answer builds; a RagError becomes an error turn, never a traceback.
+    The question is stored as it is answered (cleaned and truncated) and the history stays bounded."""
+    turns = bounded(turns)[-(MAX_TURNS - 1):]
     history = [(t["question"], t["answer"].text) for t in turns if t.get("answer") is not None]
-    question = question if isinstance(question, str) else ""
+    asked = question = question if isinstance(question, str) else ""
+    try:
+        question = rag.clean(question)[0]
+    except RagError:  # reported below, with the question as typed (cut to the limit)
+        question = question[:rag.settings.max_question_chars]
     try:
         if question.strip():  # show the question at once, before retrieval finishes
             yield turns + [{"question": question, "partial": ""}], None
-        if backend == "llm" and not (rag.settings.llm_base_url and rag.settings.llm_model):
+        if backend == "llm" and not llm_configured(rag.settings):
             raise RagError("the llm backend needs RAG_LLM_BASE_URL and RAG_LLM_MODEL; use the extractive backend")
         shown = ""
-        for event in rag.ask_stream(question, history, k=int(k) if k else None, mode=mode or None,
+        for event in rag.ask_stream(asked, history, k=int(k) if k else None, mode=mode or None,
                                     backend=backend or None):
             if isinstance(event, str):
                 for shown in reveal(shown, event):
@@ -145,42 +198,6 @@ def corpus_html(rag) -> str:
         return render_corpus(None, str(e))
 
 
-_UPLOAD_LOCK = threading.Lock()  # one re-index at a time from this app
-
-
-def add_document(rag, path, name: str | None = None) -> str:
-    """Copy an uploaded file into corpus_dir under a safe name and re-index; returns a status line."""
-    from .load import LoadError, parse_bytes
-
-    src = Path(path)
-    name = safe_upload_name(name or src.name)
-    limit = rag.settings.upload_max_mb
-    size = src.stat().st_size
-    if size > limit * 2**20:
-        raise RagError(f"{name} is {size / 2**20:.1f} MB, over the {limit} MB upload limit; "
-                       "split it or raise RAG_UPLOAD_MAX_MB")
-    try:
-        parse_bytes(src.read_bytes(), Path(name).suffix.lower(), name)
-    except LoadError as e:
-        raise RagError(f"cannot add {name}: {e}; fix the file and upload it again") from None
-    corpus = Path(rag.settings.corpus_dir)
-    corpus.mkdir(parents=True, exist_ok=True)
-    target = corpus / name
-    replaced = target.exists()
-    tmp = corpus / f".upload-{uuid.uuid4().hex}"  # hidden, so a concurrent index run skips it
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
-    with _UPLOAD_LOCK:
-        report = rag.build(log=lambda *_: None)
-    entry = next((d for d in rag.index.manifest["documents"] if d["id"] == name), None)
-    if entry is None:
-        reason = next((s.reason for s in report.skipped if s.path == name), "it was skipped")
-        raise RagError(f"{name} was saved but not indexed ({reason})")
-    verb = "Replaced" if replaced else "Added"
-    chunks = f"{entry['chunks']} chunk{'' if entry['chunks'] == 1 else 's'}"
-    return f"{verb} {name}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
-
-
 # ---------------------------------------------------------------- layout
 
 
@@ -190,7 +207,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
     import gradio as gr
 
     s = rag.settings
-    backends = [b for b in BACKENDS if b != "llm" or (s.llm_base_url and s.llm_model)]
+    backends = [b for b in BACKENDS if b != "llm" or llm_configured(s)]
 
     def on_ask(question, turns, k, mode, backend):
         for new_turns, answer in respond(rag, question, turns, k, mode, backend, delay):

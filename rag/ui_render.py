@@ -9,20 +9,33 @@ from __future__ import annotations
 import base64
 import json
 import re
+import unicodedata
 from html import escape
 from pathlib import Path
 
 from .errors import RagError
+from .load import SUFFIXES as UPLOAD_SUFFIXES
 from .types import Answer, Citation, Hit
 
-UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 CONTEXT_CHARS = 260  # surrounding text shown on each side of a quoted span
 VIEW_CHARS = 120_000  # a document view shows at most this much text around the span
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
+# Bidi controls reorder what follows them ("invoice\u202etxt.exe" shows as "invoiceexe.txt"):
+# dropped from what is displayed, never from stored text or offsets.
+BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
 def esc(text) -> str:
-    return escape(str(text), quote=True)
+    return escape(BIDI.sub("", str(text)), quote=True)
+
+
+def visible(name) -> str:
+    """A name or title for one line of terminal output: control, bidi and lone surrogate
+    characters become escapes such as \\n or \\u202e."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(name))
 
 
 # ---------------------------------------------------------------- chat
@@ -226,9 +239,16 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+_RESERVED = re.compile('[<>:"/\\\\|?*\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069'
+                       '\ud800-\udfff]+')
+NAME_BYTES = 200  # of the stem: room for " (99)" and the suffix under the usual 255-byte limit
+
+
 def safe_upload_name(name: str) -> str:
-    """A plain file name for corpus/: no directories, no hidden files, only the allowed types."""
-    base = re.split(r"[\\/]", str(name or ""))[-1].strip()
+    """A plain file name for corpus/: no directories, no hidden files, only the allowed types.
+    Letters of every script are kept (NFC); path separators, control, bidi and reserved
+    characters (<>:"/\\|?*) become "_"."""
+    base = unicodedata.normalize("NFC", re.split(r"[\\/]", str(name or ""))[-1]).strip()
     stem, dot, suffix = base.rpartition(".")
     suffix = "." + suffix.lower() if dot else ""
     if suffix not in UPLOAD_SUFFIXES:
@@ -236,8 +256,9 @@ def safe_upload_name(name: str) -> str:
                        f"upload one of {' '.join(UPLOAD_SUFFIXES)}")
     if base.startswith(".") or not stem.strip(". "):
         raise RagError(f"cannot add {base!r}: hidden or unnamed files are not indexed; rename it, e.g. notes{suffix}")
-    clean = re.sub(r"[^\w\-. ]+", "_", stem, flags=re.ASCII).strip(" ._") or "upload"
-    clean = re.sub(r"\s+", " ", clean)[:100]
+    clean = re.sub(r"\s+", " ", _RESERVED.sub("_", stem)).lstrip(" .").rstrip(" .") or "upload"
+    while len(clean.encode("utf-8")) > NAME_BYTES:
+        clean = clean[:-1]
     return clean + suffix
 
 

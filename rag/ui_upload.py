@@ -1,0 +1,65 @@
+"""Uploads from the app: saved into corpus/ under a cleaned name, never over a different document."""
+
+import os
+import shutil
+import threading
+import uuid
+from pathlib import Path
+
+from .errors import RagError
+from .ui_render import safe_upload_name
+
+_UPLOAD_LOCK = threading.Lock()  # one re-index at a time from this app
+
+
+def add_document(rag, path, name: str | None = None) -> str:
+    """Copy an uploaded file into corpus_dir under a safe name and re-index; returns a status line."""
+    from .load import LoadError, parse_bytes
+
+    src = Path(path)
+    name = safe_upload_name(name or src.name)
+    limit = rag.settings.upload_max_mb
+    size = src.stat().st_size
+    if size > limit * 2**20:
+        raise RagError(f"{name} is {size / 2**20:.1f} MB, over the {limit} MB upload limit; "
+                       "split it or raise RAG_UPLOAD_MAX_MB")
+    data = src.read_bytes()
+    try:
+        parse_bytes(data, Path(name).suffix.lower(), name, rag.settings.max_doc_chars)
+    except LoadError as e:
+        raise RagError(f"cannot add {name}: {e}; fix the file and upload it again") from None
+    corpus = Path(rag.settings.corpus_dir)
+    corpus.mkdir(parents=True, exist_ok=True)
+    wanted = name
+    with _UPLOAD_LOCK:
+        name, same = _free_name(corpus, name, data)
+        if same:
+            return f"{name} is already in the corpus with the same content; nothing was added."
+        tmp = corpus / f".upload-{uuid.uuid4().hex}"  # hidden, so a concurrent index run skips it
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, corpus / name)
+        report = rag.build(log=lambda *_: None)
+    entry = next((d for d in rag.index.manifest["documents"] if d["id"] == name), None)
+    if entry is None:
+        reason = next((s.reason for s in report.skipped if s.path == name), "it was skipped")
+        raise RagError(f"{name} was saved but not indexed ({reason})")
+    chunks = f"{entry['chunks']} chunk{'' if entry['chunks'] == 1 else 's'}"
+    renamed = "" if name == wanted else f" ({wanted} already holds a different document)"
+    return f"Added {name}{renamed}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
+
+
+def _free_name(corpus: Path, name: str, data: bytes) -> tuple[str, bool]:
+    """(name, False), or ("name (2).md", False) ... when different files hold the names before it;
+    (a name, True) when that file already has exactly this content."""
+    stem, suffix = name[: -len(Path(name).suffix)], Path(name).suffix
+    for n in range(1, 10_000):
+        candidate = name if n == 1 else f"{stem} ({n}){suffix}"
+        target = corpus / candidate
+        if not os.path.lexists(target):
+            return candidate, False
+        try:
+            if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+                return candidate, True
+        except OSError:
+            pass
+    raise RagError(f"too many files named like {name} in the corpus; rename the upload")
