@@ -259,6 +259,73 @@ def test_scifact_adapter_on_tiny_beir_set(tmp_path, fake_embedder):
     assert score(qrels, {"1": run["1"]})["recall@100"] == 0.5  # a query with no hits scores 0
 
 
+def test_scifact_rationale_scoring_on_tiny_set(tmp_path, fake_embedder, monkeypatch, capsys):
+    from rag.config import load_settings
+    from rag.pipeline import Rag
+    from rag.scifact import (bench_scifact, locate, rationale_spans, read_rationales, run_rationales,
+                             score_rationale_answer, write_corpus)
+
+    data = tmp_path / "beir"
+    (data / "qrels").mkdir(parents=True)
+    docs = {"d1": ("Bees", "Honey bees live in colonies. The queen  lays eggs in the hive."),
+            "d2": ("Tea", "Tea originated in southwest China. Green tea is unfermented."),
+            "d3": ("Rome", "Rome was founded in 753 BC. Caesar crossed the Rubicon.")}
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": t, "text": x}) + "\n"
+                                               for k, (t, x) in docs.items()))
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "queen lays eggs"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")
+    rows = [("test", "1", "The queen lays eggs in the hive.", "d1", ["The queen lays eggs in the hive."]),
+            ("test", "1", "The queen lays eggs in the hive.", "d1", ["Honey bees live in colonies."]),
+            ("test", "2", "Tea comes from southwest China.", "d2", ["Tea originated in southwest China."]),
+            ("test", "3", "Caesar crossed the Rubicon.", "d3", ["Rome was founded in 753 BC."]),
+            ("dev", "4", "Green tea is unfermented.", "d2", ["Green tea is unfermented."])]
+    (data / "rationales.jsonl").write_text("".join(json.dumps(dict(zip(
+        ("split", "claim_id", "claim", "doc_id", "rationale"), r), label="SUPPORT")) + "\n" for r in rows))
+    claims = read_rationales(data, "test")
+    assert list(claims) == ["1", "2", "3"]  # distinct claims; a claim's rows are merged
+    assert claims["1"]["evidence"] == {"d1": ["The queen lays eggs in the hive.", "Honey bees live in colonies."]}
+    assert list(read_rationales(data, "test", limit=2)) == ["1", "2"] and list(read_rationales(data, "dev")) == ["4"]
+    with pytest.raises(RagError, match="no claims in split"):
+        read_rationales(data, "train")
+    text = docs["d1"][1]
+    assert locate(text, "The queen lays eggs in the hive.") == (text.index("The queen"), len(text))  # spaces loose
+    assert locate(text, "Not there.") is None
+
+    # scoring on hand-made answers: a citation overlapping a rationale span, one on the evidence doc only
+    ev = {"d1": [(29, 62)]}
+    cite = (lambda d, s, e: Citation(1, f"{d}.txt", d, s, e, "", 1.0))
+    assert score_rationale_answer(Answer("q", "x", (cite("d1", 30, 40),)), ev) == \
+        {"refused": False, "cites_evidence": True, "cites_rationale": True}
+    assert score_rationale_answer(Answer("q", "x", (cite("d1", 0, 29),)), ev)["cites_rationale"] is False
+    assert score_rationale_answer(Answer("q", "x", (cite("d2", 0, 10),)), ev)["cites_evidence"] is False
+    assert score_rationale_answer(Answer("q", "no", (), refused=True), ev)["refused"] is True
+
+    # end to end on the tiny index with the fake embedder
+    corpus_dir = tmp_path / "work" / "corpus"
+    write_corpus({k: v for k, v in docs.items()}, corpus_dir)
+    settings = load_settings(env={}, corpus_dir=corpus_dir, index_dir=tmp_path / "work" / "ix",
+                             refusal_threshold="0.2")
+    rag = Rag(settings, embedder=fake_embedder)
+    rag.build(log=lambda *_: None)
+    spans, missing = rationale_spans(claims, rag.index.documents)
+    assert missing == 0 and len(spans["1"]["d1"]) == 2
+    summary, records = run_rationales(rag, claims)
+    assert summary["claims"] == 3 and set(records) == {"1", "2", "3"}
+    assert records["2"]["cites_rationale"] and records["2"]["cites_evidence"]
+    assert summary["cites_rationale"] == round(sum(r["cites_rationale"] for r in records.values()) / 3, 4)
+    assert summary["ms_per_claim_p50"] is not None
+
+    # the command: a separate cache directory for the sentence-vector index, a printed table
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("rag.pipeline.Rag.embedder", property(lambda self: fake_embedder))
+    args = SimpleNamespace(data=str(data), limit=None, rationales=True, split="test")
+    assert bench_scifact(args, settings) == 0
+    out = capsys.readouterr().out
+    assert "SciFact rationales, test split, 3 claims" in out and "| answers citing a rationale sentence |" in out
+    assert [p.name for p in (tmp_path / "cache" / "rag-bench").iterdir()][0].startswith("scifact-sent-")
+
+
 def test_scifact_missing_data_is_one_line(tmp_path):
     from rag.scifact import read_scifact
 
