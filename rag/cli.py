@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     bn.add_argument("name", choices=["scifact"])
     bn.add_argument("--data", default="../shared/benchmarks/scifact")
     bn.add_argument("--limit", type=int, default=None, help="only the first N queries")
+    bn.add_argument("--rationales", action="store_true",
+                    help="ask each claim of rationales.jsonl; score citations against its rationale sentences")
+    bn.add_argument("--split", choices=["test", "dev"], default="test", help="rationale split (with --rationales)")
     return p
 
 

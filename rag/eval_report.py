@@ -1,11 +1,13 @@
-"""Eval output: the terminal table, the Markdown and JSON reports, the plot, the baseline JSON."""
+"""Eval output: the terminal table, the Markdown and JSON reports, the plot, the baseline JSON.
+
+Imports nothing from `evaluate` (which imports this module): the retrieval depth comes from
+report["k"] and the gate's tolerance note from report["gate"]["tolerance"].
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from .evaluate import K, TOLERANCE_NOTE
 
 
 def summary_table(report: dict, base: dict | None) -> str:
@@ -52,19 +54,20 @@ def markdown(report: dict, base: dict | None) -> str:
            f"top_k {s['top_k']}; {report['gold']['items']} gold questions; index built {report['index']['built_at']}"
            f" ({report['index']['chunks']} chunks).", "",
            f"**Gate: {'PASS' if gate['passed'] else 'FAIL'}** "
-           f"({'against eval/baseline.json' if base else 'no baseline for this mode'}). {TOLERANCE_NOTE}", "",
+           f"({'against eval/baseline.json' if base else 'no baseline for this mode'}). {gate['tolerance']}", "",
            summary_table(report, base), ""]
     if report["stale"]:
         out += ["## Stale questions (not scored)", ""] + [f"- **{x['id']}**: {x['reason']}" for x in report["stale"]]
         out += ["", "Fix the quote in the gold file, or restore the text in the corpus.", ""]
     if gate["regressed"]:
         out += ["## Questions that got worse (top-5 passages before and now)", ""] + regression_lines(report) + [""]
-    out += ["## Per question", "", "| id | kind | hit rank | evidence | answer | refused | cite prec | ms |",
-            "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
+    out += ["## Per question", "", "| id | kind | hit rank | evidence | answer | short | refused | cite prec | ms |",
+            "| --- | --- | ---: | --- | --- | --- | --- | ---: | ---: |"]
     for qid, r in report["questions"].items():
         cov = f"{r['covered'][0]}/{r['covered'][1]}" if r["covered"] else ""
         out.append(f"| {qid} | {r['kind']} | {r['hit_rank'] or ('miss' if r['answerable'] else '')} | {cov} | "
                    f"{'' if r['answer_ok'] is None else 'yes' if r['answer_ok'] else 'no'} | "
+                   f"{'' if r.get('short_ok') is None else 'yes' if r['short_ok'] else 'no'} | "
                    f"{'yes' if r['refused'] else 'no'} | {_fmt(r['citation_precision'])} | {r['latency_ms']} |")
     return "\n".join(out) + "\n"
 
@@ -79,7 +82,7 @@ def plot(report: dict, base: dict | None, path: Path) -> None:
     from matplotlib.colors import ListedColormap
 
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 7), gridspec_kw={"height_ratios": [3, 1.4]})
-    ks = list(range(1, K + 1))
+    ks = list(range(1, report.get("k", len(report["curves"].get("passage") or [])) + 1))
     for level, style in (("passage", "o-"), ("document", "s-")):
         if report["curves"].get(level) and report["curves"][level][0] is not None:
             ax1.plot(ks, report["curves"][level], style, label=f"{level} (now)")

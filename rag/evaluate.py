@@ -6,6 +6,16 @@ retrieved passage (a chunk, or adjacent chunks the retriever merged) is relevant
 a unit no better-ranked passage already covered, so recall@k is "share of the evidence in the
 top k" and does not depend on where chunk boundaries fall.
 Quotes that no longer occur in their document make the question stale: it is named, not scored.
+
+Follow-ups (kind "followup") carry the earlier turn as `history` and are asked with it,
+`rag.ask(question, history=...)`. `Rag.search` takes no history, so their retrieval metrics score
+the passages the answer actually used (`answer.hits`, retrieved for the condensed standalone
+question) instead of a separate search of the bare follow-up, which would mostly miss.
+
+Answer metrics beyond the gate's originals: `answer/short_answer_match` (the answer's
+`short_answer`, when the pipeline provides one, equals or contains the gold short answer),
+`followup/contains`, `refusal/false_refusals` (answerable questions refused), and every
+answer/refusal metric again per split as `dev/...` (odd ids, for tuning) and `heldout/...` (even ids).
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ K = 10  # retrieval depth scored
 CUTOFFS = (1, 3, 5, 10)
 TOLERANCE = 0.03  # absolute: a quality metric may fall this far below the baseline
 LATENCY_FACTOR, LATENCY_SLACK_MS = 3.0, 50.0  # loose, machines differ: p <= 3 x baseline + 50 ms
-KINDS = ("factoid", "paraphrase", "multi", "unanswerable")
+KINDS = ("factoid", "paraphrase", "multi", "unanswerable", "followup")
 TOLERANCE_NOTE = (f"A quality metric fails the gate when it falls more than {TOLERANCE} (absolute) below "
                   f"the baseline; latency p50/p95 fail above {LATENCY_FACTOR:g} x baseline + "
                   f"{LATENCY_SLACK_MS:g} ms. Stale gold quotes also fail the gate.")
@@ -40,6 +50,8 @@ class Gold:
     quotes: tuple[str, ...]
     answerable: bool
     kind: str
+    short_answer: str | None = None
+    history: tuple[tuple[str, str], ...] = ()
 
 
 def load_gold(path: Path) -> list[Gold]:
@@ -54,18 +66,33 @@ def load_gold(path: Path) -> list[Gold]:
         try:
             d = json.loads(line)
             g = Gold(str(d["id"]), d["question"], d.get("answer"), d.get("doc_id"),
-                     tuple(d.get("quotes") or ()), bool(d["answerable"]), d["kind"])
+                     tuple(d.get("quotes") or ()), bool(d["answerable"]), d["kind"], d.get("short_answer"),
+                     _history(d.get("history")))
         except (ValueError, KeyError, TypeError) as e:
             raise RagError(f"{path}:{n} is not a gold item ({type(e).__name__}: {e}); "
                            f"each line needs id, question, answerable, kind") from None
         problem = ("duplicate id" if g.id in seen else f"kind {g.kind!r} not in {KINDS}" if g.kind not in KINDS
                    else "answerable item needs answer, doc_id and quotes"
-                   if g.answerable and not (g.answer and g.doc_id and g.quotes) else "")
+                   if g.answerable and not (g.answer and g.doc_id and g.quotes)
+                   else "short_answer must be a non-empty string found in one of the quotes"
+                   if g.short_answer is not None and not (isinstance(g.short_answer, str) and g.short_answer
+                                                          and any(g.short_answer in q for q in g.quotes))
+                   else "")
         if problem:
             raise RagError(f"{path}:{n} ({g.id}): {problem}; fix that line")
         seen.add(g.id)
         items.append(g)
     return items
+
+
+def _history(raw) -> tuple[tuple[str, str], ...]:
+    """`history` as (question, answer) pairs; anything but a list of [str, str] is a ValueError."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2
+                                            and all(isinstance(x, str) for x in p) for p in raw):
+        raise ValueError("history must be a list of [question, answer] string pairs")
+    return tuple((q, a) for q, a in raw)
 
 
 def evidence(g: Gold, documents: dict) -> tuple[list[tuple[int, int]], str]:
@@ -103,11 +130,15 @@ def contains(answer: str, expected: str) -> bool:
 
 
 def score_question(rag, g: Gold, spans: list) -> tuple[dict, dict, dict, float]:
-    """(record, passage run, document run, ask seconds) for one question."""
-    hits = rag.search(g.question, k=K)
+    """(record, passage run, document run, ask seconds) for one question.
+
+    A follow-up is asked with its history and its retrieval is scored on the passages the answer
+    used (`search` takes no history); any other question on its own `search` to depth K.
+    """
     started = time.perf_counter()
-    ans = rag.ask(g.question)
+    ans = rag.ask(g.question, history=g.history) if g.history else rag.ask(g.question)
     seconds = time.perf_counter() - started
+    hits = list(ans.hits)[:K] if g.history else rag.search(g.question, k=K)
     prun, drun, credited = {}, {}, set()
     for h in hits:
         c = h.chunk
@@ -127,9 +158,18 @@ def score_question(rag, g: Gold, spans: list) -> tuple[dict, dict, dict, float]:
            "covered": [len(credited), len(spans)] if g.answerable else None,
            "top5": [[h.chunk.doc_id, h.chunk.start, h.chunk.end] for h in hits[:5]],
            "answer_ok": (not ans.refused and contains(ans.text, g.answer)) if g.answerable else None,
+           "short_ok": _short_ok(ans, g.short_answer) if g.answerable and g.short_answer else None,
            "refused": ans.refused, "citations": cites,
            "citation_precision": round(sum(c[3] for c in cites) / len(cites), 4) if cites and g.answerable else None}
     return rec, prun, drun, seconds
+
+
+def _short_ok(ans, gold_short: str) -> bool | None:
+    """The answer's short answer equals or contains the gold one; None while Answer has no such field."""
+    if not hasattr(ans, "short_answer"):
+        return None
+    got = getattr(ans, "short_answer", "") or ""
+    return not ans.refused and bool(got) and contains(got, gold_short)
 
 
 def ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
@@ -172,18 +212,38 @@ def run_eval(rag, gold: list[Gold]) -> dict:
         for m in names:
             if not m.startswith("recall@") or int(m.split("@")[1]) in CUTOFFS:
                 metrics[f"{level}/{m.replace('hit_rate', 'hit')}"] = got[m]
-    answerable = [r for r in questions.values() if r["answerable"]]
-    unanswerable = [r for r in questions.values() if not r["answerable"]]
-    cites = [c for r in answerable for c in r["citations"]]
-    refused_right = sum(r["refused"] for r in unanswerable)
-    refused_all = refused_right + sum(r["refused"] for r in answerable)
-    metrics["answer/contains"] = _ratio(sum(bool(r["answer_ok"]) for r in answerable), len(answerable))
-    metrics["answer/citation_precision"] = _ratio(sum(c[3] for c in cites), len(cites))
-    metrics["refusal/precision"] = _ratio(refused_right, refused_all) if unanswerable else None
-    metrics["refusal/recall"] = _ratio(refused_right, len(unanswerable))
+    metrics.update(answer_metrics(questions.values()))
+    followups = [r for r in questions.values() if r["kind"] == "followup" and r["answerable"]]
+    metrics["followup/contains"] = _ratio(sum(bool(r["answer_ok"]) for r in followups), len(followups))
+    for split in ("dev", "heldout"):
+        part = [r for q, r in questions.items() if split_of(q) == split]
+        metrics.update({f"{split}/{k}": v for k, v in answer_metrics(part).items()})
     for p in (50, 95):
         metrics[f"latency/p{p}_ms"] = round(float(np.percentile(latencies, p)), 1) if latencies else None
-    return {"metrics": metrics, "curves": curves, "stale": stale, "questions": questions}
+    return {"k": K, "metrics": metrics, "curves": curves, "stale": stale, "questions": questions}
+
+
+def answer_metrics(records) -> dict[str, float | None]:
+    """Answer and refusal metrics over per-question records (all questions, or one split)."""
+    records = list(records)
+    answerable = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+    cites = [c for r in answerable for c in r["citations"]]
+    refused_right = sum(r["refused"] for r in unanswerable)
+    refused_wrong = sum(r["refused"] for r in answerable)
+    shorts = [r.get("short_ok") for r in answerable if "short_ok" in r and r["short_ok"] is not None]
+    return {"answer/contains": _ratio(sum(bool(r["answer_ok"]) for r in answerable), len(answerable)),
+            "answer/citation_precision": _ratio(sum(c[3] for c in cites), len(cites)),
+            "answer/short_answer_match": _ratio(sum(shorts), len(shorts)),
+            "refusal/precision": _ratio(refused_right, refused_right + refused_wrong) if unanswerable else None,
+            "refusal/recall": _ratio(refused_right, len(unanswerable)),
+            "refusal/false_refusals": _ratio(refused_wrong, len(answerable))}
+
+
+def split_of(qid: str) -> str | None:
+    """'dev' for odd-numbered ids, 'heldout' for even ones, None when the id has no number."""
+    m = re.search(r"(\d+)$", qid)
+    return None if not m else "dev" if int(m.group(1)) % 2 else "heldout"
 
 
 def _ratio(a: float, b: int) -> float | None:

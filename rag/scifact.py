@@ -1,5 +1,10 @@
 """`rag bench scifact`: BEIR SciFact through the product's own chunking, index and retrieval.
 
+`rag bench scifact --rationales [--split test|dev]` instead asks each claim of rationales.jsonl
+over the whole corpus (an index with sentence vectors) and reports the share of answers citing a
+rationale sentence of an evidence abstract, the share citing an evidence abstract at all, the
+refusal share and the p50 time per claim.
+
 Each abstract becomes one .txt file (title in front matter) in a cached corpus directory, the
 normal incremental `build` indexes it, and a document scores the best score among its chunks.
 The cache lives outside the repository, keyed by everything that changes the vectors, so a
@@ -60,13 +65,17 @@ def read_scifact(data: Path, limit: int | None = None) -> tuple[dict, dict, dict
     return corpus, queries, qrels
 
 
-def cache_dir(settings: Settings, corpus_file: Path) -> Path:
-    """Per-(data, model, chunking) directory under ~/.cache/rag-bench, outside the repository."""
+def cache_dir(settings: Settings, corpus_file: Path, sentences: bool = False) -> Path:
+    """Per-(data, model, chunking) directory under ~/.cache/rag-bench, outside the repository.
+
+    An index with sentence vectors (the rationale run) lives in its own directory, so the two
+    runs do not rebuild each other's index.
+    """
     digest = hashlib.sha256(Path(corpus_file).read_bytes()).hexdigest()
-    key = content_hash(digest, settings.model, str(settings.chunk_size), str(settings.chunk_overlap),
-                       str(settings.embed_titles))[:12]
+    parts = [digest, settings.model, str(settings.chunk_size), str(settings.chunk_overlap), str(settings.embed_titles)]
+    key = content_hash(*parts, *(["sentences"] if sentences else []))[:12]
     root = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "rag-bench"
-    return root / f"scifact-{key}"
+    return root / f"scifact-{'sent-' if sentences else ''}{key}"
 
 
 def write_corpus(corpus: dict, out: Path) -> None:
@@ -107,6 +116,8 @@ def score(qrels: dict, run: dict) -> dict[str, float]:
 def bench_scifact(args, settings: Settings) -> int:
     from .pipeline import Rag
 
+    if getattr(args, "rationales", False):
+        return bench_rationales(args, settings)
     data = Path(args.data)
     corpus, queries, qrels = read_scifact(data, args.limit)
     work = cache_dir(settings, data / "corpus.jsonl")
@@ -136,4 +147,138 @@ def bench_scifact(args, settings: Settings) -> int:
                       queries=len(queries), chunks=report.chunks, build_seconds=round(report.seconds, 1),
                       embedded=report.embedded, ms_per_query=round(1000 * seconds / max(1, len(queries)), 1))
         (out / f"scifact-{settings.mode}.json").write_text(json.dumps(record, indent=1))
+    return 0
+
+
+# --- rationales: does the answer to a claim cite the sentences that decide it? -------------------
+
+def read_rationales(data: Path, split: str = "test", limit: int | None = None) -> dict[str, dict]:
+    """{claim_id: {"claim": text, "evidence": {doc_id: [rationale sentences]}}} for one split.
+
+    A claim has one row per (evidence abstract, rationale); rows of the same claim are merged, so
+    each claim is asked once. `limit` keeps the first N distinct claims in file order.
+    """
+    path = Path(data) / "rationales.jsonl"
+    if not path.is_file():
+        raise RagError(f"SciFact rationales missing: {path}; pass --data pointing at a directory with rationales.jsonl")
+    claims: dict[str, dict] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                if r["split"] != split:
+                    continue
+                cid, doc, sentences = str(r["claim_id"]), str(r["doc_id"]), list(r["rationale"])
+                claim = r["claim"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise RagError(f"{path}:{n} is not a rationale row ({type(e).__name__}: {e})") from None
+            if cid not in claims:
+                if limit and len(claims) >= limit:
+                    continue
+                claims[cid] = {"claim": claim, "evidence": {}}
+            have = claims[cid]["evidence"].setdefault(doc, [])
+            have += [s for s in sentences if s not in have]
+    if not claims:
+        raise RagError(f"{path} has no claims in split {split!r}; use --split test or --split dev")
+    return claims
+
+
+def locate(text: str, sentence: str) -> tuple[int, int] | None:
+    """(start, end) of `sentence` in `text`: exact, else with runs of whitespace matched loosely."""
+    at = text.find(sentence)
+    if at >= 0:
+        return at, at + len(sentence)
+    import re
+
+    words = sentence.split()
+    if not words:
+        return None
+    m = re.search(r"\s+".join(map(re.escape, words)), text)
+    return (m.start(), m.end()) if m else None
+
+
+def rationale_spans(claims: dict, documents: dict) -> tuple[dict, int]:
+    """{claim_id: {doc stem: [(start, end)]}} over the indexed documents, and how many sentences were not found."""
+    by_stem = {Path(d).stem: doc for d, doc in documents.items()}
+    spans, missing = {}, 0
+    for cid, c in claims.items():
+        spans[cid] = {}
+        for doc_id, sentences in c["evidence"].items():
+            doc = by_stem.get(doc_id)
+            found = [locate(doc.text, s) for s in sentences] if doc is not None else [None] * len(sentences)
+            missing += sum(f is None for f in found)
+            spans[cid][doc_id] = [f for f in found if f]
+    return spans, missing
+
+
+def score_rationale_answer(ans, evidence: dict) -> dict:
+    """Whether one answer cites a rationale sentence / any evidence abstract; `evidence` is {doc stem: spans}."""
+    cited = [(Path(c.doc_id).stem, c.start, c.end) for c in ans.citations]
+    return {"refused": bool(ans.refused),
+            "cites_evidence": any(d in evidence for d, _, _ in cited),
+            "cites_rationale": any(s < b and a < e for d, s, e in cited for a, b in evidence.get(d, ()))}
+
+
+def summarise_rationales(records: list[dict], ms: list[float]) -> dict:
+    import numpy as np
+
+    n = len(records)
+    share = (lambda key: round(sum(r[key] for r in records) / n, 4) if n else None)
+    return {"claims": n, "cites_rationale": share("cites_rationale"), "cites_evidence": share("cites_evidence"),
+            "refused": share("refused"), "ms_per_claim_p50": round(float(np.percentile(ms, 50)), 1) if ms else None}
+
+
+def run_rationales(rag, claims: dict) -> tuple[dict, dict]:
+    """(summary, {claim_id: record}) asking each claim once over the whole corpus."""
+    spans, missing = rationale_spans(claims, rag.index.documents)
+    if claims:
+        rag.ask(next(iter(claims.values()))["claim"])  # model load is not claim latency
+    records, ms = {}, []
+    for cid, c in claims.items():
+        started = time.perf_counter()
+        ans = rag.ask(c["claim"])
+        ms.append(1000 * (time.perf_counter() - started))
+        records[cid] = dict(score_rationale_answer(ans, spans[cid]), ms=round(ms[-1], 1))
+    summary = summarise_rationales(list(records.values()), ms)
+    summary["rationale_sentences_not_found"] = missing
+    return summary, records
+
+
+def bench_rationales(args, settings: Settings) -> int:
+    from .pipeline import Rag
+
+    data = Path(args.data)
+    split = getattr(args, "split", None) or "test"
+    claims = read_rationales(data, split, args.limit)
+    corpus, _, _ = read_scifact(data)
+    work = cache_dir(settings, data / "corpus.jsonl", sentences=True)
+    write_corpus(corpus, work / "corpus")
+    settings = settings.replace(corpus_dir=work / "corpus", index_dir=work / "index", index_sentences=True,
+                                dedup_threshold=1.0)
+    rag = Rag(settings)
+    report = rag.build(log=lambda m: print(m, file=sys.stderr))
+    built = "reused (nothing embedded)" if not report.embedded else f"embedded {report.embedded} texts"
+    print(f"index: {work / 'index'}: {len(corpus)} abstracts, {report.chunks} chunks, sentence vectors, {built} "
+          f"in {report.seconds:.1f}s")
+    summary, records = run_rationales(rag, claims)
+    print(f"SciFact rationales, {split} split, {summary['claims']} claims, mode {settings.mode}, "
+          f"model {settings.model}, backend {settings.backend}")
+    print("| metric | value |\n| --- | --- |")
+    for key, label in (("cites_rationale", "answers citing a rationale sentence"),
+                       ("cites_evidence", "answers citing an evidence abstract"),
+                       ("refused", "refused"), ("ms_per_claim_p50", "ms per claim (p50)")):
+        v = summary[key]
+        print(f"| {label} | {'n/a' if v is None else f'{v:.1f}' if key.startswith('ms') else f'{v:.4f}'} |")
+    if summary["rationale_sentences_not_found"]:
+        print(f"{summary['rationale_sentences_not_found']} rationale sentences not found in their abstracts "
+              f"(not counted as cited)", file=sys.stderr)
+    out = Path("bench/results")
+    if out.parent.is_dir():  # git-ignored; only when run from the repository root
+        out.mkdir(exist_ok=True)
+        record = dict(summary, split=split, mode=settings.mode, model=settings.model, backend=settings.backend,
+                      chunk_size=settings.chunk_size, chunks=report.chunks, build_seconds=round(report.seconds, 1),
+                      embedded=report.embedded, per_claim=records)
+        (out / f"scifact-rationales-{split}.json").write_text(json.dumps(record, indent=1))
     return 0

@@ -13,8 +13,10 @@ import pytest
 
 from conftest import FakeEmbedder
 from rag.errors import RagError
-from rag.evaluate import (TOLERANCE, Gold, compare, contains, evidence, load_gold, run_cli, run_eval,
-                          score_question)
+from rag.evaluate import (TOLERANCE, Gold, answer_metrics, compare, contains, evidence, load_gold, run_cli,
+                          run_eval, score_question, split_of)
+from dataclasses import dataclass
+
 from rag.types import Answer, Chunk, Citation, Document, Hit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +98,80 @@ def test_metrics_match_hand_computed_values():
     assert m["answer/contains"] == 1.0
     assert m["answer/citation_precision"] == pytest.approx(2 / 3, abs=1e-4)
     assert m["refusal/precision"] == 1.0 and m["refusal/recall"] == 1.0
+
+
+@dataclass(frozen=True)
+class ShortAnswer(Answer):
+    """An Answer as the pipeline will soon return it, with a short answer."""
+
+    short_answer: str = ""
+
+
+class HistoryStubRag(StubRag):
+    """ask() with history returns the hits it used; the short answer comes from a table."""
+
+    def __init__(self, results, answers, used=None, shorts=None):
+        super().__init__(results, answers)
+        self.used, self.shorts, self.asked = used or {}, shorts or {}, []
+
+    def ask(self, question, history=(), k=None, mode=None):
+        self.asked.append((question, tuple(history)))
+        a = super().ask(question, history, k, mode)
+        hits = tuple(Hit(Chunk(DOC.id, s, e, TEXT[s:e]), 1.0 / r, r)
+                     for r, (s, e) in enumerate(self.used.get(question, []), start=1))
+        return ShortAnswer(**{**a.__dict__, "hits": hits}, short_answer=self.shorts.get(question, ""))
+
+
+G4 = Gold("g4", "And what do they make?", "honey", DOC.id, ("Workers make honey.",), True, "followup",
+          "honey", (("Who lays eggs?", "The queen bee lays eggs."),))
+G5 = Gold("g5", "Where do they live on Mars?", None, None, (), False, "followup", None,
+          (("Who lays eggs?", "The queen bee lays eggs."),))
+G6 = Gold("g6", "When was Rome founded?", "753 BC", DOC.id, ("Rome was founded in 753 BC.",), True, "factoid",
+          "753 BC")
+
+
+def test_followups_are_asked_with_history_and_scored_on_the_hits_used():
+    rag = HistoryStubRag({G4.question: [(0, 17)]}, {G4.question: ("Workers make honey. [1]", [HONEY])},
+                         used={G4.question: [(0, 17), HONEY]})
+    rec, prun, _, _ = score_question(rag, G4, [HONEY])
+    assert rag.asked == [(G4.question, G4.history)]
+    assert rec["hit_rank"] == 2 and rec["answer_ok"] and rec["short_ok"] is False  # no short answer given
+    rec, _, _, _ = score_question(rag, G1, [QUEEN])
+    assert rag.asked[-1] == (G1.question, ()) and rec["hit_rank"] is None  # plain questions use search()
+
+
+def test_new_answer_metrics_and_splits():
+    rag = HistoryStubRag(
+        {G1.question: [QUEEN], G2.question: [HONEY], G6.question: [ROME]},
+        {G1.question: ("The queen bee lays eggs. [1]", [QUEEN]), G4.question: ("Workers make honey. [1]", [HONEY]),
+         G6.question: ("Rome was founded in 753 BC. [1]", [ROME]), G5.question: ("Bees live in hives.", [])},
+        used={G4.question: [HONEY]},
+        shorts={G1.question: "the queen", G4.question: "Honey", G6.question: "Rome"})
+    g1 = Gold(**{**G1.__dict__, "short_answer": "queen"})
+    report = run_eval(rag, [g1, G2, G3, G4, G5, G6])
+    m, q = report["metrics"], report["questions"]
+    assert report["k"] == 10
+    # g2 refused (no answer scripted): 1 of 4 answerable; g3 refused right, g5 answered wrongly
+    assert m["refusal/false_refusals"] == 0.25 and m["refusal/recall"] == 0.5 and m["refusal/precision"] == 0.5
+    # short answers: g1 "the queen" contains "queen", g4 "Honey" equals "honey", g6 "Rome" lacks "753 BC"
+    assert [q[i]["short_ok"] for i in ("g1", "g2", "g4", "g6")] == [True, None, True, False]
+    assert m["answer/short_answer_match"] == round(2 / 3, 4)
+    assert m["followup/contains"] == 1.0 and m["answer/contains"] == 0.75
+    assert m["dev/answer/contains"] == 1.0 and m["heldout/answer/contains"] == round(2 / 3, 4)  # dev: g1 g3 g5
+    assert m["dev/refusal/recall"] == 0.5 and m["heldout/refusal/recall"] is None
+    assert m["heldout/refusal/false_refusals"] == round(1 / 3, 4) and m["dev/refusal/false_refusals"] == 0.0
+    assert m["heldout/answer/short_answer_match"] == 0.5
+
+
+def test_short_answer_match_is_none_until_answers_carry_one():
+    rag = StubRag({G6.question: [ROME]}, {G6.question: ("Rome was founded in 753 BC. [1]", [ROME])})
+    m = run_eval(rag, [G6])["metrics"]
+    assert m["answer/short_answer_match"] is None and m["answer/contains"] == 1.0
+    assert answer_metrics([]) == dict.fromkeys(answer_metrics([]), None)
+
+
+def test_split_of_ids():
+    assert [split_of(i) for i in ("q001", "q072", "q073", "g2", "x")] == ["dev", "heldout", "dev", "heldout", None]
 
 
 def test_answer_normalisation():
@@ -227,6 +303,24 @@ def test_bad_gold_line_is_named(tmp_path):
         load_gold(path)
 
 
+def test_gold_short_answer_and_history_are_validated(tmp_path):
+    path = tmp_path / "gold.jsonl"
+    ok = dict(TINY_GOLD[0], short_answer="queen bee", history=[["Tell me about bees", "Honey bees live in colonies."]],
+              kind="followup")
+    path.write_text(json.dumps(ok) + "\n" + json.dumps(TINY_GOLD[3]) + "\n")
+    g, none = load_gold(path)
+    assert g.short_answer == "queen bee" and g.history == (("Tell me about bees", "Honey bees live in colonies."),)
+    assert none.short_answer is None and none.history == ()
+    for bad, why in ((dict(ok, short_answer="king bee"), "short_answer must be"),
+                     (dict(ok, short_answer=""), "short_answer must be"),
+                     (dict(ok, history=[["only a question"]]), "history must be a list"),
+                     (dict(ok, history="Tell me about bees"), "history must be a list"),
+                     (dict(ok, history=[["q", 3]]), "history must be a list")):
+        path.write_text(json.dumps(TINY_GOLD[3]) + "\n" + json.dumps(bad) + "\n")
+        with pytest.raises(RagError, match=rf"gold.jsonl:2 .*{why}"):
+            load_gold(path)
+
+
 # --- SciFact adapter: the product's own index, documents scored by their best chunk ---------------
 
 def test_scifact_adapter_on_tiny_beir_set(tmp_path, fake_embedder):
@@ -257,6 +351,73 @@ def test_scifact_adapter_on_tiny_beir_set(tmp_path, fake_embedder):
     assert max(run["1"], key=run["1"].get) == "d1" and set(run["2"]) <= set(docs)
     assert score(qrels, run)["ndcg@10"] == 1.0
     assert score(qrels, {"1": run["1"]})["recall@100"] == 0.5  # a query with no hits scores 0
+
+
+def test_scifact_rationale_scoring_on_tiny_set(tmp_path, fake_embedder, monkeypatch, capsys):
+    from rag.config import load_settings
+    from rag.pipeline import Rag
+    from rag.scifact import (bench_scifact, locate, rationale_spans, read_rationales, run_rationales,
+                             score_rationale_answer, write_corpus)
+
+    data = tmp_path / "beir"
+    (data / "qrels").mkdir(parents=True)
+    docs = {"d1": ("Bees", "Honey bees live in colonies. The queen  lays eggs in the hive."),
+            "d2": ("Tea", "Tea originated in southwest China. Green tea is unfermented."),
+            "d3": ("Rome", "Rome was founded in 753 BC. Caesar crossed the Rubicon.")}
+    (data / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "title": t, "text": x}) + "\n"
+                                               for k, (t, x) in docs.items()))
+    (data / "queries.jsonl").write_text(json.dumps({"_id": "1", "text": "queen lays eggs"}) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n")
+    rows = [("test", "1", "The queen lays eggs in the hive.", "d1", ["The queen lays eggs in the hive."]),
+            ("test", "1", "The queen lays eggs in the hive.", "d1", ["Honey bees live in colonies."]),
+            ("test", "2", "Tea comes from southwest China.", "d2", ["Tea originated in southwest China."]),
+            ("test", "3", "Caesar crossed the Rubicon.", "d3", ["Rome was founded in 753 BC."]),
+            ("dev", "4", "Green tea is unfermented.", "d2", ["Green tea is unfermented."])]
+    (data / "rationales.jsonl").write_text("".join(json.dumps(dict(zip(
+        ("split", "claim_id", "claim", "doc_id", "rationale"), r), label="SUPPORT")) + "\n" for r in rows))
+    claims = read_rationales(data, "test")
+    assert list(claims) == ["1", "2", "3"]  # distinct claims; a claim's rows are merged
+    assert claims["1"]["evidence"] == {"d1": ["The queen lays eggs in the hive.", "Honey bees live in colonies."]}
+    assert list(read_rationales(data, "test", limit=2)) == ["1", "2"] and list(read_rationales(data, "dev")) == ["4"]
+    with pytest.raises(RagError, match="no claims in split"):
+        read_rationales(data, "train")
+    text = docs["d1"][1]
+    assert locate(text, "The queen lays eggs in the hive.") == (text.index("The queen"), len(text))  # spaces loose
+    assert locate(text, "Not there.") is None
+
+    # scoring on hand-made answers: a citation overlapping a rationale span, one on the evidence doc only
+    ev = {"d1": [(29, 62)]}
+    cite = (lambda d, s, e: Citation(1, f"{d}.txt", d, s, e, "", 1.0))
+    assert score_rationale_answer(Answer("q", "x", (cite("d1", 30, 40),)), ev) == \
+        {"refused": False, "cites_evidence": True, "cites_rationale": True}
+    assert score_rationale_answer(Answer("q", "x", (cite("d1", 0, 29),)), ev)["cites_rationale"] is False
+    assert score_rationale_answer(Answer("q", "x", (cite("d2", 0, 10),)), ev)["cites_evidence"] is False
+    assert score_rationale_answer(Answer("q", "no", (), refused=True), ev)["refused"] is True
+
+    # end to end on the tiny index with the fake embedder
+    corpus_dir = tmp_path / "work" / "corpus"
+    write_corpus({k: v for k, v in docs.items()}, corpus_dir)
+    settings = load_settings(env={}, corpus_dir=corpus_dir, index_dir=tmp_path / "work" / "ix",
+                             refusal_threshold="0.2")
+    rag = Rag(settings, embedder=fake_embedder)
+    rag.build(log=lambda *_: None)
+    spans, missing = rationale_spans(claims, rag.index.documents)
+    assert missing == 0 and len(spans["1"]["d1"]) == 2
+    summary, records = run_rationales(rag, claims)
+    assert summary["claims"] == 3 and set(records) == {"1", "2", "3"}
+    assert records["2"]["cites_rationale"] and records["2"]["cites_evidence"]
+    assert summary["cites_rationale"] == round(sum(r["cites_rationale"] for r in records.values()) / 3, 4)
+    assert summary["ms_per_claim_p50"] is not None
+
+    # the command: a separate cache directory for the sentence-vector index, a printed table
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("rag.pipeline.Rag.embedder", property(lambda self: fake_embedder))
+    args = SimpleNamespace(data=str(data), limit=None, rationales=True, split="test")
+    assert bench_scifact(args, settings) == 0
+    out = capsys.readouterr().out
+    assert "SciFact rationales, test split, 3 claims" in out and "| answers citing a rationale sentence |" in out
+    assert [p.name for p in (tmp_path / "cache" / "rag-bench").iterdir()][0].startswith("scifact-sent-")
 
 
 def test_scifact_missing_data_is_one_line(tmp_path):
