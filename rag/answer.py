@@ -10,34 +10,48 @@ import re
 
 import numpy as np
 
+from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
 from .lexical import tokenize
+from .question import analyse, answer_phrase, standalone
 from .retrieve import heading_mask
 from .store import Index
 from .types import Answer, Hit
 
 # How REFUSAL works and how its threshold was calibrated:
-# a question's evidence score is the best `score_units` score among the candidate sentences.
-# `python -m rag.calibrate` runs every question of eval/gold.jsonl through retrieval and
-# scoring, then picks the HIGHEST threshold that still answers at least 90% of the
-# answerable questions (TARGET_ANSWERED): refusing a question the corpus does answer costs
-# an analyst more than a weak answer whose citations they can check. It prints the refusal
-# recall reached on the unanswerable questions at that threshold. The chosen value is
-# Settings.refusal_threshold; re-run the script after changing scoring or the corpus.
-# Sentence vectors are pooled from their chunk's pass, so one chunk's sentences share context and
-# their cosines sit close together: the words a sentence shares with the question carry 0.3 of
-# its score, and an extra sentence must come within 0.05 of the best (grid on the dev split of
-# eval/gold.jsonl, odd ids; the held-out half agreed).
+# a question's evidence score is the best unit's score after `rag.reader.rescore`. `python -m
+# rag.calibrate` runs the dev split (odd ids) of eval/gold.jsonl through retrieval and scoring and
+# picks the HIGHEST threshold that still answers at least 95% of its answerable questions: refusing
+# a question the corpus does answer costs an analyst more than a weak answer whose citations they
+# can check. The rule written in `rag.reader.evidence_gap` refuses besides: a question asking for a
+# person, date, number, place or organisation when no such entity (one the question does not name
+# itself) stands in the best units, and a very long question whose words the answer barely holds.
+# Re-run the script after changing scoring or the corpus; Settings.refusal_threshold holds the value.
+
+# Stage one ranks every candidate unit by its pooled (late-chunked) cosine and its idf-weighted
+# overlap with the question; the RESCORE best go on to `rag.reader`. Weights below were chosen on
+# the dev split with bench/tune_reader.py.
 W_COSINE = 0.7
-ANSWER_MARGIN = 0.05  # extra sentences must score within this of the best one
 RANK_PRIOR = 0.2
 PAIR_COST = 0.02  # a two-sentence answer must beat a one-sentence one by this much
+IDF_OVERLAP = True  # question words shared with a sentence count by their rarity in the corpus
+STRONG_MARGIN = 0.1  # "strong support": this far above the refusal threshold, with the expected answer type
 
 
-def candidates(index: Index, hits: list[Hit]) -> list[tuple[int, Hit]]:
+def candidates(index: Index, hits: list[Hit], question: str = "") -> list[tuple[int, Hit]]:
     """Sentence rows inside the hits plus one neighbour either side (evidence can straddle
-    a chunk boundary), each with the best hit it came from."""
+    a chunk boundary), each with the best hit it came from; for a question about authorship, also
+    the sentences of the hits' documents that name the author their metadata records (the byline)."""
     seen, out = set(), []
+    if _AUTHORSHIP.search(question):
+        for hit in hits:
+            doc = index.documents[hit.chunk.doc_id]
+            author = str(doc.metadata.get("author", "")).strip()
+            at = doc.text.find(author) if author else -1
+            for row in index.sentences_in(doc.id, at, at + len(author)) if at >= 0 else []:
+                if row not in seen:
+                    seen.add(row)
+                    out.append((row, hit))
     for hit in hits:
         c = hit.chunk
         rows = index.sentences_in(c.doc_id, c.start, c.end)
@@ -50,13 +64,13 @@ def candidates(index: Index, hits: list[Hit]) -> list[tuple[int, Hit]]:
     return out
 
 
-def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
-    """Score single sentences and adjacent pairs; returns (first_row, last_row, hit, score, vector),
-    best first. Pairs catch answers that continue the matching sentence ("Xi declared: ...")
-    and sentences that refer back to their subject ("Since its launch in 2015, ...")."""
-    cands = candidates(index, hits)
+def unit_features(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
+    """Single sentences and adjacent pairs of the candidates with what scores them:
+    (units [(first_row, last_row)], hit per unit, unit vectors, pooled cosine, word overlap,
+    fixed part: heading/pair cost + rank prior + authorship boost)."""
+    cands = candidates(index, hits, question)
     if not cands:
-        return []
+        return [], [], np.zeros((0, 0), "float32"), *(np.zeros(0, "float32"),) * 3
     rows = [r for r, _ in cands]
     hit_of = dict(cands)
     mat = np.asarray(index.sentence_matrix(rows, embedder), dtype="float32")
@@ -70,19 +84,28 @@ def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, em
     vecs = np.stack(vecs)
     cos = vecs @ np.asarray(qv, dtype="float32")
     qtok = set(tokenize(question))
-    overlap = np.array([query_overlap(qtok, _span_text(index, f, l)) for f, l in units], dtype="float32")
-    scores = sentence_score(cos, overlap, W_COSINE)
+    weight = index.lexical.idf if IDF_OVERLAP else None
+    overlap = np.array([query_overlap(qtok, _span_text(index, f, l), weight) for f, l in units], dtype="float32")
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
     # A heading with the sentence under it ("The Authors" + the bio) is a fine unit.
     headings = heading_mask(index)
-    scores -= np.array([1.0 if headings[l] else PAIR_COST if f != l else 0.0 for f, l in units], dtype="float32")
+    fixed = -np.array([1.0 if headings[l] else PAIR_COST if f != l else 0.0 for f, l in units], dtype="float32")
     # Retrieval already weighed BM25, passage and sentence similarity: passages it ranks
     # higher lend their sentences a small prior.
     top = max(h.score for h in hits) or 1.0
-    scores += RANK_PRIOR * np.array([hit_of[f].score / top for f, _ in units], dtype="float32")
-    scores += _author_boost(index, question, units)
+    fixed += RANK_PRIOR * np.array([hit_of[f].score / top for f, _ in units], dtype="float32")
+    fixed += _author_boost(index, question, units)
+    return units, [hit_of[f] for f, _ in units], vecs, cos, overlap, fixed
+
+
+def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
+    """Score single sentences and adjacent pairs; returns (first_row, last_row, hit, score, vector),
+    best first. Pairs catch answers that continue the matching sentence ("Xi declared: ...")
+    and sentences that refer back to their subject ("Since its launch in 2015, ...")."""
+    units, unit_hits, vecs, cos, overlap, fixed = unit_features(index, hits, question, qv, embedder)
+    scores = sentence_score(cos, overlap, W_COSINE) + fixed
     order = np.argsort(-scores, kind="stable")
-    return [(units[i][0], units[i][1], hit_of[units[i][0]], float(scores[i]), vecs[i]) for i in order]
+    return [(units[i][0], units[i][1], unit_hits[i], float(scores[i]), vecs[i]) for i in order]
 
 
 _AUTHORSHIP = re.compile(r"\b(who (?:wrote|writes|authored|is the author)|author|written by|writer)\b", re.I)
@@ -103,17 +126,38 @@ def _author_boost(index: Index, question: str, units: list[tuple[int, int]]) -> 
     return boost
 
 
+def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
+    """(the analysed question, units best first as (first_row, last_row, hit, score, vector,
+    typed entity or None, tags, text)): the RESCORE best by pooled score, scored again by
+    `rag.reader.rescore`."""
+    units, unit_hits, vecs, cos, overlap, fixed = unit_features(index, hits, question, qv, embedder)
+    q = analyse(question)
+    if not units:
+        return q, []
+    top = np.argsort(-(sentence_score(cos, overlap, W_COSINE) + fixed), kind="stable")[:reader.RESCORE]
+    texts = [_span_text(index, *units[i]) for i in top]
+    final, typed, tags = reader.rescore(q, texts, cos[top], overlap[top], fixed[top], qv, embedder)
+    # the expected answer type orders the units; the refusal threshold sees the score without it
+    order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])), kind="stable")
+    return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j])
+               for j in order]
+
+
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
                       threshold: float, max_sentences: int = 3, embedder=None) -> Answer:
-    """Answer from the best-scoring sentences, or refuse when the evidence is too weak."""
-    scored = score_units(index, hits, question, qv, embedder)
-    if not scored or scored[0][3] < threshold:
+    """Answer from the best-scoring sentences with a short answer phrase first, or refuse when the
+    evidence is too weak or lacks what the question asks about."""
+    q, scored = ranked(index, hits, question, qv, embedder)
+    if not scored:
         return refusal(question, hits)
-    best = scored[0][3]
-    chosen, used = [scored[0]], set(range(scored[0][0], scored[0][1] + 1))
+    best = scored[0]
+    gap = reader.evidence_gap(q, best[7], [it[5] for it in scored])
+    if best[3] < threshold or gap:
+        return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
+    chosen, used = [best], set(range(best[0], best[1] + 1))
     for item in scored[1:]:
         size = sum(c[1] - c[0] + 1 for c in chosen)
-        if item[3] < best - ANSWER_MARGIN or size >= max_sentences:
+        if item[3] < best[3] - reader.ANSWER_MARGIN or size >= max_sentences:
             break
         rows = set(range(item[0], item[1] + 1))
         if rows & used or size + len(rows) > max_sentences:
@@ -121,14 +165,22 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
         if all(float(item[4] @ c[4]) <= 0.92 for c in chosen):  # skip near-duplicates
             chosen.append(item)
             used |= rows
-    chosen.sort(key=lambda it: (it[2].rank, index.sentences[it[0]][1]))
+    phrase = answer_phrase(q, best[7], best[6])
+    chosen[1:] = sorted(chosen[1:], key=lambda it: (it[2].rank, index.sentences[it[0]][1]))  # the answer first
     parts, citations = [], []
-    for n, (first, last, hit, score, _vec) in enumerate(chosen, start=1):
+    for n, (first, last, hit, score, *_rest) in enumerate(chosen, start=1):
         doc_id, s, _ = index.sentences[first]
         e = index.sentences[last][2]
         citations.append(make_citation(index, n, doc_id, s, e, hit.score, support=score))
         parts.append(f"{' '.join(index.documents[doc_id].text[s:e].split())} [{n}]")
-    return Answer(question=question, text=" ".join(parts), citations=tuple(citations), hits=tuple(hits))
+    short, span = "", None
+    if phrase is not None:
+        doc_id, s, _ = index.sentences[best[0]]
+        span = (doc_id, s + phrase[0], s + phrase[1])
+        short = index.documents[doc_id].text[span[1]:span[2]]
+    strong = best[3] >= threshold + STRONG_MARGIN and (best[5] is not None or not q.labels)
+    return Answer(question=question, text=" ".join(parts), citations=tuple(citations), hits=tuple(hits),
+                  short_answer=short, short_answer_span=span, confidence="strong" if strong else "partial")
 
 
 def _span_text(index: Index, first: int, last: int) -> str:
@@ -136,18 +188,6 @@ def _span_text(index: Index, first: int, last: int) -> str:
     return index.documents[doc_id].text[s:index.sentences[last][2]]
 
 
-# Follow-ups in extractive mode (no LLM to rewrite them): a question that leans on the
-# conversation -- a pronoun or demonstrative with no topic of its own, or a very short
-# question -- gets the previous user question's content words appended for retrieval.
-_ANAPHORA = re.compile(r"\b(it|its|this|that|these|those|they|them|their|he|she|his|her|the same|there"
-                      r"|the (?:article|author|document|text|report|paper|piece|story|plan|policy|initiative))\b", re.I)
-
-
 def condense_heuristic(question: str, history: tuple | list) -> str:
-    previous = [q for q, _a in history if q and q.strip()] if history else []
-    if not previous:
-        return question
-    content = tokenize(question)
-    if _ANAPHORA.search(question) or len(content) <= 2:
-        return f"{question} ({previous[-1].strip()})"
-    return question
+    """A follow-up rewritten as a standalone question from the previous turn (rag.question.standalone)."""
+    return standalone(question, history)

@@ -8,18 +8,20 @@ from __future__ import annotations
 import json
 import sys
 
-from .answer import score_units
+from .answer import ranked
+from .question import standalone
 from .pipeline import Rag
 
-TARGET_ANSWERED = 0.90
+TARGET_ANSWERED = 0.95
 
 
 def evidence_scores(rag: Rag, gold: list[dict]) -> list[tuple[bool, float]]:
     out = []
     for item in gold:
-        qv = rag.embedder.embed_query(item["question"])
-        hits = rag.retrieve(rag.index, item["question"], query_vector=qv)
-        units = score_units(rag.index, hits, item["question"], qv, rag.embedder)
+        question = standalone(item["question"], item.get("history") or ())
+        qv = rag.embedder.embed_query(question)
+        hits = rag.retrieve(rag.index, question, query_vector=qv)
+        _, units = ranked(rag.index, hits, question, qv, rag.embedder)
         out.append((bool(item["answerable"]), units[0][3] if units else 0.0))
     return out
 
@@ -37,6 +39,7 @@ def choose_threshold(scores: list[tuple[bool, float]], target: float = TARGET_AN
 def main(argv: list[str]) -> int:
     path = argv[0] if argv else "eval/gold.jsonl"
     gold = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    gold = [g for g in gold if int(str(g["id"]).lstrip("q") or 0) % 2 == 1]  # the dev split (odd ids) only
     rag = Rag()
     threshold, answered, refused = choose_threshold(evidence_scores(rag, gold))
     print(f"refusal_threshold={threshold}: answers {answered:.0%} of answerable, "

@@ -44,11 +44,15 @@ def sentence_score(cosine: np.ndarray, overlap: np.ndarray, w_cosine: float) -> 
     return w_cosine * cosine + (1 - w_cosine) * overlap
 
 
-def query_overlap(question_tokens: set[str], sentence: str) -> float:
-    """Share of the question's content words (stemmed) that the sentence contains."""
+def query_overlap(question_tokens: set[str], sentence: str, weight=None) -> float:
+    """Share of the question's content words (stemmed) that the sentence contains; with `weight`
+    (a term -> weight function, e.g. idf) rare words count for more."""
     if not question_tokens:
         return 0.0
-    return len(question_tokens & set(tokenize(sentence))) / len(question_tokens)
+    found = question_tokens & set(tokenize(sentence))
+    if weight is None:
+        return len(found) / len(question_tokens)
+    return sum(map(weight, found)) / (sum(map(weight, question_tokens)) or 1.0)
 
 
 def refusal(question: str, hits: list[Hit], notice: str = "") -> Answer:

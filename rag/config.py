@@ -45,7 +45,7 @@ class Settings:
     merge_adjacent: bool = True  # retrieved chunks that touch are returned as one passage
     # Refusal: below this best-sentence cosine the corpus is taken not to answer.
     # Calibrated in rag/answer.py (see REFUSAL_NOTE there).
-    refusal_threshold: float = 0.592
+    refusal_threshold: float = 0.457
     max_answer_sentences: int = 3
     flat_threshold: int = 200_000  # above this many vectors use HNSW instead of exact search
     # "faiss" (files in index/), "milvus://path/milvus.db" (Milvus Lite) or "milvus://host:19530"
@@ -106,7 +106,7 @@ RANGES = {
     "rrf_k": (0, 10_000),
     "bm25_weight": (0.0, 100.0),
     "dedup_threshold": (0.0, 1.0),  # 1.0: no de-duplication
-    "refusal_threshold": (-1.0, 1.0),
+    "refusal_threshold": (-2.0, 3.0),
     "max_answer_sentences": (1, 50),
     "flat_threshold": (0, 10**12),
     "llm_timeout": (0.1, 3600.0),

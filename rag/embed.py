@@ -58,6 +58,9 @@ def bf16_native() -> bool:
         return False
 
 
+BF16_MIN_BATCH = 16
+
+
 class SentenceTransformerEmbedder:
     """Loads the model lazily, on first use, from disk only (never from a hub)."""
 
@@ -116,8 +119,10 @@ class SentenceTransformerEmbedder:
         # One short text (a query) gains nothing from a thread team and waits longest for one
         # on a busy machine; batches use every core. bfloat16 only pays off for batches.
         single = len(texts) == 1
+        # bfloat16 only for index-time batches: a question's dozen sentences (rag.reader) stay fp32, so
+        # their scores do not depend on which other sentences share the batch
         with _torch_threads(1 if single else self.threads), torch.inference_mode(), \
-                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and not single):
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and len(texts) > BF16_MIN_BATCH):
             vecs = model.encode(
                 list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_tensor=True, show_progress_bar=False,

@@ -98,6 +98,9 @@ class Answer:
     flagged: tuple[str, ...] = ()  # sentences without verified support
     notice: str = ""
     standalone_question: str = ""
+    short_answer: str = ""  # the answer phrase, an exact span of a cited sentence ("" for why/how)
+    short_answer_span: tuple[str, int, int] | None = None  # (doc_id, start, end) of short_answer
+    confidence: str = ""  # "strong" or "partial" support (extractive)
 
     def to_dict(self) -> dict:
         return {
@@ -109,6 +112,10 @@ class Answer:
             "notice": self.notice,
             "flagged": list(self.flagged),
             "citations": [c.to_dict() for c in self.citations],
+            "short_answer": self.short_answer,
+            "short_answer_span": (dict(zip(("doc_id", "start", "end"), self.short_answer_span))
+                                  if self.short_answer_span else None),
+            "confidence": self.confidence,
             "passages": [hit_to_dict(h) for h in self.hits],
         }
 

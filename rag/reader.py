@@ -1,0 +1,68 @@
+"""The question-aware stage of the extractive reader: the best candidate sentences are scored
+again with each sentence embedded on its own and with the question's expected answer type, the
+evidence is checked for the question's specific content, and a short answer phrase is cut from
+the best sentence.
+
+Pooled (late-chunked) sentence vectors are cheap but blur a chunk's sentences together; the top
+RESCORE units are embedded alone in one batch (cached), which separates the sentence that says
+the answer from its neighbours. Weights and limits were chosen on the dev split (odd ids) of
+eval/gold.jsonl with bench/tune_reader.py; the held-out half is reported in the README.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from .entities import tag
+from .lexical import tokenize
+from .question import Question, answer_phrase, typed_entity
+
+RESCORE = 12  # units embedded alone and tagged per question
+# score = W_POOLED * pooled cosine + W_OVERLAP * idf-weighted word overlap + W_ALONE * cosine of the
+# unit embedded alone + rank prior - heading/pair cost; units are ordered by score + TYPE_BONUS * [an
+# entity of the expected type the question does not name], the refusal threshold sees the score alone
+W_POOLED, W_OVERLAP, W_ALONE, TYPE_BONUS = 0.0, 0.3, 0.5, 0.1
+ANSWER_MARGIN = 0.1  # extra sentences must score within this of the best one
+TYPE_WITHIN = 3  # a person/date/number/place/org question needs such an entity in one of the best units
+LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
+
+_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_lock = threading.Lock()
+
+
+def embed_alone(embedder, texts: list[str]) -> np.ndarray:
+    """Each text embedded on its own (one batch for the ones not seen before), LRU-cached."""
+    model = getattr(embedder, "model_id", "")
+    with _lock:
+        todo = [t for t in dict.fromkeys(texts) if (model, t) not in _cache]
+    if todo:
+        vecs = embedder.embed_documents(todo)
+        with _lock:
+            _cache.update(((model, t), np.asarray(v, dtype="float32")) for t, v in zip(todo, vecs))
+            while len(_cache) > 50_000:
+                _cache.popitem(last=False)
+    with _lock:
+        return np.stack([_cache[(model, t)] for t in texts])
+
+
+def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarray, embedder) -> tuple[np.ndarray, list, list]:
+    """(scores, the typed entity span or None, tags) of the given units (see the weights above)."""
+    alone = embed_alone(embedder, texts) @ np.asarray(qv, dtype="float32")
+    tags = tag(texts)
+    typed = [typed_entity(q, t, tg) for t, tg in zip(texts, tags)]
+    score = W_POOLED * np.asarray(pooled) + W_OVERLAP * np.asarray(overlap) + W_ALONE * alone + np.asarray(fixed)
+    return score.astype("float32"), typed, tags
+
+
+def evidence_gap(q: Question, best_text: str, typed: list) -> str:
+    """Why the best units do not answer q ("" when they may): no entity of the type the question
+    asks for among the best TYPE_WITHIN units, or a very long question (keyword soup) whose words
+    the best unit barely holds."""
+    if q.labels and not any(e is not None for e in typed[:TYPE_WITHIN]):
+        return f"the passages name no {q.kind} that answers it"
+    if len(q.text) > LONG_QUESTION and q.terms and len(q.terms & set(tokenize(best_text))) / len(q.terms) < MIN_COVERAGE:
+        return "the question's words are spread over unrelated passages"
+    return ""
