@@ -151,7 +151,8 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     if not scored:
         return refusal(question, hits)
     best = scored[0]
-    gap = reader.evidence_gap(q, best[7], [it[5] for it in scored])
+    unknown = [t for t in q.specific if not index.lexical.knows(t)]
+    gap = reader.evidence_gap(q, best[7], [it[5] for it in scored], unknown, best[3] >= threshold + STRONG_MARGIN)
     if best[3] < threshold or gap:
         return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
     chosen, used = [best], set(range(best[0], best[1] + 1))

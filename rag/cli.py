@@ -149,7 +149,11 @@ def cmd_ask(args, settings) -> int:
             print("\nChecked answer (markers match the sources below):")
             print(textwrap.fill(_plain(answer.text), 100))
     else:
+        if answer.short_answer:
+            print(f"Answer: {_plain(' '.join(answer.short_answer.split()))}\n")
         print(textwrap.fill(_plain(answer.text), 100))
+        if answer.confidence:
+            print(f"\n({answer.confidence} support; {answer.backend}, {answer.mode} retrieval)")
     print(format_sources(answer))
     return 0
 

@@ -130,7 +130,7 @@ class Rag:
         hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
         result = extractive.extractive_answer(index, standalone, hits, qv, self.settings.refusal_threshold,
                                               self.settings.max_answer_sentences, self.embedder)
-        return replace(result, question=question, standalone_question=standalone)
+        return replace(result, question=question, standalone_question=standalone, mode=mode)
 
     # ---- the LLM backend
 
@@ -171,7 +171,7 @@ class Rag:
             yield _llm_final(refusal(question, hits), standalone, notice)
             return
         yield _llm_final(Answer(question=question, text=text, citations=citations, hits=tuple(hits),
-                                flagged=flagged), standalone, notice, "" if citations else UNVERIFIED)
+                                flagged=flagged, mode=mode), standalone, notice, "" if citations else UNVERIFIED)
 
     def _condense(self, prompts, question: str, history) -> str:
         """A standalone question from the model; the extractive heuristic if its reply is unusable."""
@@ -206,4 +206,5 @@ def _with_notices(answer: Answer, *notices: str) -> Answer:
 
 
 def _llm_final(answer: Answer, standalone: str, *notices: str) -> Answer:
-    return replace(_with_notices(answer, *notices, answer.notice), backend="llm", standalone_question=standalone)
+    return replace(_with_notices(answer, *notices, answer.notice), backend="llm", standalone_question=standalone,
+                   short_answer="", short_answer_span=None, confidence="")

@@ -19,7 +19,8 @@ from .lexical import tokenize
 LABELS = {"person": {"PERSON", "ORG", "NORP"}, "date": {"DATE", "TIME"},
           "number": {"CARDINAL", "QUANTITY", "PERCENT", "MONEY"},
           "place": {"GPE", "LOC", "FAC", "NORP"}, "org": {"ORG"}}
-_GAP = r"(?:[\w-]+ ){0,3}"  # "which Chinese tech company": up to three words before the noun
+# "which Chinese tech company": up to three words before the noun, none of them a verb ("what can a state do")
+_GAP = r"(?:(?!(?:can|does|did|do|is|was|are|were|has|have|had|will|would|could|should|may|might)\b)[\w-]+ ){0,3}"
 _TYPES = [  # the match that starts first in the question wins ("Who headed X when ..." asks for a person)
     ("date", r"\bwhen\b|\b(?:what|which) (?:year|month|date|day|decade|century|season)s?\b|\bby when\b"),
     ("number", r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|share|proportion|number|amount|sum)\b"
@@ -78,9 +79,13 @@ _WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kinds?|types?|sorts?|forms?)\s+of\
 
 
 def wh_noun(question: str) -> str:
-    """The stemmed noun a "what kind of X" / "which X" question asks about ("" if none)."""
+    """The stemmed noun a "what kind of X" / "which X" question asks about ("" if none: "what did ...")."""
     m = _WH_NOUN.search(question)
-    words = tokenize(next((g for g in m.groups() if g), "")) if m else []
+    if not m:
+        return ""
+    at = m.start(1) if m.group(1) else m.start(2)
+    pos = next((p for s, e, p in tag([question])[0].tokens if s == at), "")
+    words = tokenize(m.group(1) or m.group(2)) if pos in ("NOUN", "PROPN") else []
     return words[0] if words else ""
 
 
@@ -101,11 +106,16 @@ def _after(anchors: list[tuple[int, int]], s: int, e: int) -> int:
     return min(gaps) if gaps else 10_000 + min((abs(a - e) for a, _ in anchors), default=0)
 
 
+def _fits(q: Question, label: str, text: str) -> bool:
+    """An entity of the expected type; a bare year ("753", tagged a number) answers "when" too."""
+    return label in q.labels or (q.kind == "date" and label == "CARDINAL" and bool(re.fullmatch(r"\d{3,4}", text)))
+
+
 def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
     """The entity of the expected type nearest after the question's words, that the question does not name."""
     if not q.labels:
         return None
-    ents = [(s, e) for s, e, label in tagged.entities if label in q.labels and _novel(q, text[s:e])]
+    ents = [(s, e) for s, e, label in tagged.entities if _fits(q, label, text[s:e]) and _novel(q, text[s:e])]
     if not ents:
         return None
     anchors = _anchors(q, text, tagged)
@@ -113,8 +123,9 @@ def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | No
 
 
 def _listed(q: Question, text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
-    """An entity with the entities of its type listed beside it ("Baidu, Alibaba, Tencent, and iFlytek")."""
-    ents = sorted((s, e) for s, e, label in tagged.entities if label in q.labels)
+    """An entity with the entities listed beside it ("Baidu, Alibaba, Tencent, and iFlytek")."""
+    # a list may mix tags, or leave names untagged ("Alibaba"): names among the noun phrases count too
+    ents = sorted({(s, e) for s, e, _label in tagged.entities} | {(s, e) for s, e in tagged.phrases if text[s].isupper()})
     i = ents.index(span) if span in ents else -1
     if i < 0:
         return span
@@ -140,6 +151,8 @@ def answer_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | N
         span = _listed(q, text, tagged, span)
         around = [p for p in short if p[0] <= span[0] and span[1] <= p[1]]
         span = max(around, key=lambda p: p[1] - p[0]) if around else span
+        era = re.match(r"\s+(?:BCE?|AD|CE)\b", text[span[1]:span[1] + 5])
+        span = (span[0], span[1] + era.end()) if era and q.kind == "date" else span
         if re.match(r"[’']s\b", text[span[1]:span[1] + 3]):  # "Germany’s" + the phrase it owns
             owned = [p for p in phrases if 0 <= p[0] - span[1] <= 4]
             span = (span[0], owned[0][1]) if owned else span
@@ -164,23 +177,38 @@ def needs_context(question: str) -> bool:
     return bool(_PRONOUN.search(question) or _ELLIPSIS.search(question) or not tokenize(question))
 
 
+_NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z0-9][\w\u2019'.-]*)*")
+MAX_REFERENTS = 8
+
+
 def referents(question: str, answer: str) -> list[tuple[str, str]]:
-    """(text, entity label or "") of what the previous turn was about, most likely first: the entity
-    its answer gave for the type it asked, then the names and noun phrases of its question."""
+    """(text, entity label or "") of what the previous turn was about, most likely first. When it
+    asked for a kind of thing ("which city", "what kind of race", "who", "when") its answer phrase
+    comes first: the answer is what "it" means next. Otherwise its own subject does: the names in it
+    (capitalised runs such as "Made in China 2025", then entities), its noun phrases, then the answer."""
     q_tag, a_tag = tag([question, answer])
     prev = analyse(question)
-    out: list[tuple[str, str]] = []
-    phrase = answer_phrase(prev, answer, a_tag)  # what the previous answer said is what "it" means next
+    said: list[tuple[str, str]] = []
+    phrase = answer_phrase(prev, answer, a_tag)
     if phrase is not None:
         label = next((lb for s, e, lb in a_tag.entities if s >= phrase[0] and e <= phrase[1]), "")
-        out.append((answer[phrase[0]:phrase[1]], label))
-    for s, e, label in q_tag.entities:
-        out.append((question[s:e], label))
-    for s, e in q_tag.phrases:
-        text = question[s:e]
-        if not _WH.match(text) and tokenize(text):
-            out.append((text, ""))
-    return list(dict.fromkeys(out))
+        said.append((answer[phrase[0]:phrase[1]], label))
+    asked: list[tuple[str, str]] = []
+    for m in sorted(_NAMED.finditer(question), key=lambda m: -len(m.group())):
+        name = re.sub(_WH.pattern + r"\s*", "", m.group(), flags=re.I).strip()
+        if tokenize(name):
+            asked.append((name, next((lb for s, e, lb in q_tag.entities if question[s:e] in name), "")))
+    asked += [(question[s:e], label) for s, e, label in q_tag.entities]
+    asked += [(question[s:e], "") for s, e in q_tag.phrases if not _WH.match(question[s:e]) and tokenize(question[s:e])]
+    first = said + asked if (prev.labels or wh_noun(question)) else asked + said
+    return list(dict.fromkeys(first))
+
+
+def _rewrite(question: str, m, pick: str) -> str:
+    word = m.group(1).lower()
+    if word in ("this", "that", "these", "those") and re.match(r"\s+[a-z]", question[m.end():m.end() + 20]):
+        return f"{question} ({pick})"  # "that plan": keep the noun, name what it is
+    return question[:m.start()] + (f"{pick}'s" if word in _POSSESSIVE else pick) + question[m.end():]
 
 
 def standalone(question: str, history) -> str:
@@ -191,18 +219,15 @@ def standalone(question: str, history) -> str:
     prev_q, prev_a = previous[-1]
     short = str(getattr(prev_a, "short_answer", "") or "")
     prev_a = str(getattr(prev_a, "text", prev_a) or "")
-    found = ([(short, "")] if short else []) + referents(str(prev_q), prev_a)
+    found = referents(str(prev_q), prev_a)
+    if short and (analyse(str(prev_q)).labels or wh_noun(str(prev_q))):
+        found.insert(0, (short, ""))
     if not found:
         return f"{question} ({prev_q})"
     m = _PRONOUN.search(question)
     if m is None:  # "And in 2016?": the question adds to the previous subject
         return f"{question} ({found[0][0]})"
     word = m.group(1).lower()
-    person = next((t for t, label in found if label == "PERSON"), None)
-    place = next((t for t, label in found if label in ("GPE", "LOC")), None)
-    pick = person if word in _PERSONAL and person else place if word == "there" and place else found[0][0]
-    nxt = question[m.end():m.end() + 20]
-    if word in ("this", "that", "these", "those") and re.match(r"\s+[a-z]", nxt):  # "that plan": keep the noun
-        return f"{question} ({pick})"
-    replacement = f"{pick}'s" if word in _POSSESSIVE else pick
-    return question[:m.start()] + replacement + question[m.end():]
+    wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
+              or (word == "there" and label in ("GPE", "LOC"))]
+    return _rewrite(question, m, (wanted or [t for t, _ in found])[0])

@@ -57,10 +57,13 @@ def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarra
     return score.astype("float32"), typed, tags
 
 
-def evidence_gap(q: Question, best_text: str, typed: list) -> str:
-    """Why the best units do not answer q ("" when they may): no entity of the type the question
+def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool) -> str:
+    """Why the best units do not answer q ("" when they may): a name or number of the question that
+    the corpus never mentions while the support is only partial, no entity of the type the question
     asks for among the best TYPE_WITHIN units, or a very long question (keyword soup) whose words
     the best unit barely holds."""
+    if unknown and not strong:
+        return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
     if q.labels and not any(e is not None for e in typed[:TYPE_WITHIN]):
         return f"the passages name no {q.kind} that answers it"
     if len(q.text) > LONG_QUESTION and q.terms and len(q.terms & set(tokenize(best_text))) / len(q.terms) < MIN_COVERAGE:

@@ -101,6 +101,7 @@ class Answer:
     short_answer: str = ""  # the answer phrase, an exact span of a cited sentence ("" for why/how)
     short_answer_span: tuple[str, int, int] | None = None  # (doc_id, start, end) of short_answer
     confidence: str = ""  # "strong" or "partial" support (extractive)
+    mode: str = ""  # the retrieval mode that found the passages
 
     def to_dict(self) -> dict:
         return {
@@ -116,6 +117,7 @@ class Answer:
             "short_answer_span": (dict(zip(("doc_id", "start", "end"), self.short_answer_span))
                                   if self.short_answer_span else None),
             "confidence": self.confidence,
+            "mode": self.mode,
             "passages": [hit_to_dict(h) for h in self.hits],
         }
 

@@ -61,6 +61,11 @@ CSS = """
 @keyframes blink {50% {opacity: 0}}
 a.cite {font-weight: 600; color: var(--color-accent); text-decoration: none; cursor: pointer; padding: 0 1px}
 a.cite:hover {text-decoration: underline}
+.short-answer {font-size: 17px; margin-bottom: 6px}
+.short-label {font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em;
+  color: var(--body-text-color-subdued); margin-right: 6px}
+mark.phrase {background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 3px}
+.support {font-size: 13px; color: var(--body-text-color-subdued); margin-top: 6px}
 .flagged {background: #fef3c7; color: #78350f; border-bottom: 2px dashed #d97706; padding: 0 2px}
 .flag-icon {margin-right: 3px}
 .flag-note {font-size: 13px; color: #92400e; margin-top: 8px}

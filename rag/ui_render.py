@@ -71,7 +71,14 @@ def answer_body(answer: Answer) -> str:
             missing.append(sentence)
         else:
             spans.append((i, i + len(sentence)))
+    phrase = " ".join(answer.short_answer.split())
+    at = text.find(phrase) if phrase and not spans else -1
+    if at >= 0:  # the answer phrase, highlighted where it stands in its sentence
+        spans, marked = [], (at, at + len(phrase))
     out, pos = [], 0
+    if at >= 0:
+        out += [_inline(text[:marked[0]], by_n), f'<mark class="phrase">{esc(phrase)}</mark>']
+        pos = marked[1]
     for a, b in sorted(spans):
         out.append(_inline(text[pos:a], by_n))
         out.append('<span class="flagged" title="Not verified against the sources">'
@@ -79,6 +86,13 @@ def answer_body(answer: Answer) -> str:
         pos = b
     out.append(_inline(text[pos:], by_n))
     html = f'<div class="answer-text">{"".join(out)}</div>'
+    if phrase:
+        html = (f'<div class="short-answer"><span class="short-label">Answer</span> '
+                f'<strong>{esc(phrase)}</strong></div>') + html
+    if answer.confidence or answer.backend:
+        words = {"strong": "Strong support", "partial": "Partial support"}.get(answer.confidence, "")
+        shown = " \u00b7 ".join(w for w in (words, answer.backend, answer.mode) if w)
+        html += f'<div class="support">{esc(shown)}</div>'
     if answer.flagged:
         html += ('<div class="flag-note">\u26a0 Marked sentences were written by the language model '
                  "without verified support in the sources; check them before relying on them.")

@@ -64,7 +64,8 @@ def test_a_10000_character_question_is_truncated_with_a_notice_and_answered(tiny
 @pytest.mark.parametrize("question", FOREIGN)
 def test_a_non_english_question_gets_a_sane_reply(tiny_rag, question):
     answer = tiny_rag.ask(question)
-    assert answer.question == question and not answer.notice
+    # no notice beyond, for a refusal, the reason it gives ("the documents never mention ...")
+    assert answer.question == question and (not answer.notice or answer.notice.startswith("Not answered: "))
     well_formed(answer, tiny_rag.index)
 
 

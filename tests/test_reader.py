@@ -1,0 +1,123 @@
+"""The answer reader: question analysis, the short answer phrase, follow-ups, refusal of near-misses.
+
+Unit tests use spaCy's small English model (installed offline, loads in ~2 s) and the fake
+embedder; the named cases of the issue run on the bundled article with the packaged model."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.entities import tag
+from rag.question import analyse, answer_kind, answer_phrase, needs_context, standalone, wh_noun
+
+
+@pytest.mark.parametrize("question,kind", [
+    ("Who wrote this article?", "person"), ("When was Made in China 2025 launched?", "date"),
+    ("In what year was it launched?", "date"), ("How many priority sectors did the plan highlight?", "number"),
+    ("Which city plans a Quantum Valley?", "place"), ("Which Chinese tech company set up a Party committee?", "org"),
+    ("Why does that matter?", "reason"), ("How does the plan work?", "reason"),
+    ("What has Made in China 2025 aimed to transform China into?", "thing"),
+    ("Who headed the office when it released its plans?", "person"),  # the first wh-word decides, not "when"
+])
+def test_the_expected_answer_type_comes_from_the_wording(question, kind):
+    assert answer_kind(question) == kind
+
+
+def test_content_and_specific_words_leave_out_question_words():
+    q = analyse("How many aircraft carriers does China operate in 2019?")
+    assert {"aircraft", "carrier", "china", "2019"} <= q.terms and not {"how", "doe"} & q.terms
+    assert q.specific == {"china", "2019"} and q.labels >= {"CARDINAL"}
+
+
+@pytest.mark.parametrize("question,sentence,phrase", [
+    ("Which country's program inspired Made in China 2025?",
+     "Made in China 2025 was inspired by a close study of Germany’s “Industry 4.0” initiative.",
+     "Germany’s “Industry 4.0” initiative"),
+    ("How many priority sectors did the plan highlight?", "In particular, the plan highlighted 10 priority sectors.",
+     "10 priority sectors"),
+    ("When was Rome founded?", "Rome was founded in 753 BC according to legend.", "753 BC"),
+    ("Which companies are national champions in AI?",
+     "These new national champions include Baidu, Alibaba, Tencent, and iFlytek.", "Baidu, Alibaba, Tencent, and iFlytek"),
+])
+def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
+    span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
+    assert span is not None and sentence[span[0]:span[1]] == phrase
+
+
+def test_why_questions_get_no_short_answer():
+    s = "The plan matters because it shapes the fate of the nation."
+    assert answer_phrase(analyse("Why does the plan matter?"), s, tag([s])[0]) is None
+
+
+def test_wh_noun_needs_a_noun():
+    assert [wh_noun(q) for q in ("What did Made in China 2025 aim at?", "Which city plans it?",
+                                 "What kind of race is it?")] == ["", "citi", "race"]
+
+
+def test_follow_ups_resolve_the_reference_not_append_the_question():
+    prev = ("Which city plans a Quantum Valley?", "Jinan, for instance, is building a “Quantum Valley.”")
+    assert standalone("What are cities like it competing to establish?", [prev]) == \
+        "What are cities like Jinan competing to establish?"
+    about = ("What did Made in China 2025 aim to transform China into?",
+             "At its core, Made in China 2025 has aimed to transform China into a “manufacturing superpower.”")
+    assert standalone("Who wrote it?", [about]) == "Who wrote Made in China 2025?"
+    said = ("Who declared that data is the new oil?", "AI expert Kai-Fu Lee has declared that data is the new oil.")
+    assert "Kai-Fu Lee found?" in standalone("What company did he found?", [said])
+    # a question that needs no context is left alone, even right after another topic
+    assert standalone("Who is the author?", [prev]) == "Who is the author?" and not needs_context("Who is the author?")
+
+
+def test_answers_carry_the_phrase_and_its_verified_span(tiny_rag):
+    a = tiny_rag.ask("When was Rome founded?")
+    doc_id, s, e = a.short_answer_span
+    assert a.short_answer == "753 BC" and tiny_rag.index.documents[doc_id].text[s:e] == a.short_answer
+    assert any(c.start <= s and e <= c.end and c.doc_id == doc_id for c in a.citations)
+    d = a.to_dict()
+    assert d["short_answer"] == "753 BC" and d["short_answer_span"] == {"doc_id": doc_id, "start": s, "end": e}
+    assert {"question", "answer", "citations", "passages", "refused", "notice"} <= set(d)  # old keys all kept
+
+
+# ---- the named cases, on the bundled article with the packaged model
+
+
+
+@pytest.fixture(scope="module")
+def mic(bundled_rag):
+    return bundled_rag
+
+
+@pytest.mark.real_model
+def test_the_readme_question_says_industry_4_0(mic):
+    a = mic.ask("Which country's program inspired Made in China 2025?")
+    assert not a.refused and "Industry 4.0" in a.short_answer and "Germany" in a.citations[0].quote
+
+
+@pytest.mark.real_model
+def test_who_wrote_this_article_in_a_fresh_chat(mic):
+    a = mic.ask("Who wrote this article?")
+    assert a.short_answer == "Elsa Kania" and "By Elsa Kania" in a.citations[0].quote
+
+
+@pytest.mark.real_model
+def test_jinan_then_what_cities_like_it_compete_for(mic):
+    first = mic.ask("Which city plans a Quantum Valley?")
+    assert first.short_answer == "Jinan"
+    a = mic.ask("What are cities like it competing to establish?", history=[(first.question, first)])
+    assert "Jinan" in a.standalone_question and "their own local specialty and advantage" in a.text
+    assert any("Jinan" in c.quote and "local specialty" in c.quote for c in a.citations)
+
+
+@pytest.mark.real_model
+def test_keyword_soup_is_refused(mic):
+    words = ("quantum tariff banana satellite renminbi Politburo orchestra volcano semiconductor ballet "
+             "harbour cricket lantern").split()
+    a = mic.ask(" ".join(words * 40))
+    assert a.refused and a.hits  # the closest passages are still listed
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("question", ["How many aircraft carriers does China operate?",
+                                      "Who is the current Premier of China?"])
+def test_near_misses_are_refused(mic, question):
+    a = mic.ask(question)
+    assert a.refused and a.hits, (a.text, a.notice)
