@@ -30,16 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import RagError
+from .eval_gate import TOLERANCE_NOTE, compare, read_baseline
 
 K = 10  # retrieval depth scored
 CUTOFFS = (1, 3, 5, 10)
-TOLERANCE = 0.03  # absolute: a quality metric may fall this far below the baseline
-LATENCY_FACTOR, LATENCY_SLACK_MS = 3.0, 50.0  # loose, machines differ: p <= 3 x baseline + 50 ms
 KINDS = ("factoid", "paraphrase", "multi", "unanswerable", "followup")
-TOLERANCE_NOTE = (f"A quality metric fails the gate when it falls more than {TOLERANCE} (absolute) below "
-                  f"the baseline; latency p50/p95 fail above {LATENCY_FACTOR:g} x baseline + "
-                  f"{LATENCY_SLACK_MS:g} ms. Stale gold quotes also fail the gate.")
-
 
 @dataclass(frozen=True)
 class Gold:
@@ -172,7 +167,7 @@ def _short_ok(ans, gold_short: str) -> bool | None:
     return not ans.refused and bool(got) and contains(got, gold_short)
 
 
-def ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
+def ranx_scores(qrels: dict, run: dict, metrics: list[str], digits: int | None = 4) -> dict[str, float]:
     import warnings
 
     from ranx import Qrels, Run, evaluate
@@ -183,7 +178,7 @@ def ranx_scores(qrels: dict, run: dict, metrics: list[str]) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's uint64 cast notice inside ranx
         out = evaluate(Qrels(qrels), Run(run), metrics, make_comparable=True)
-    return {m: round(float(out[m]), 4) for m in metrics}
+    return {m: float(out[m]) if digits is None else round(float(out[m]), digits) for m in metrics}
 
 
 def run_eval(rag, gold: list[Gold]) -> dict:
@@ -278,59 +273,6 @@ def check_index_current(settings) -> None:
     if changed:
         raise RagError(f"{settings.corpus_dir}/ changed since {settings.index_dir}/ was built "
                        f"({', '.join(changed[:5])}); run `rag index` first")
-
-
-# --- the gate ---------------------------------------------------------------------------------
-
-def compare(report: dict, base: dict | None) -> dict:
-    """Failed metrics (beyond tolerance) and questions whose outcome got worse than the baseline."""
-    failures, regressed = [], []
-    if base:
-        for name, was in base["metrics"].items():
-            now = report["metrics"].get(name)
-            if was is None or now is None:
-                continue
-            limit = LATENCY_FACTOR * was + LATENCY_SLACK_MS if name.startswith("latency/") else was - TOLERANCE
-            if (now > limit) if name.startswith("latency/") else (now < limit):
-                failures.append({"metric": name, "baseline": was, "now": now, "limit": round(limit, 4)})
-        for qid, now in report["questions"].items():
-            was = base["questions"].get(qid)
-            why = _worse(was, now) if was and was["answerable"] == now["answerable"] else []
-            if why:
-                regressed.append({"id": qid, "why": why, "before": was["top5"], "now": now["top5"]})
-    failures += [{"metric": f"stale:{s['id']}", "baseline": None, "now": s["reason"], "limit": None}
-                 for s in report["stale"]]
-    return {"failures": failures, "regressed": regressed, "tolerance": TOLERANCE_NOTE,
-            "baseline": bool(base), "passed": not failures}
-
-
-def _worse(was: dict, now: dict) -> list[str]:
-    why = []
-    inf = K + 1
-    if now["answerable"]:
-        if (now["hit_rank"] or inf) > (was["hit_rank"] or inf):
-            why.append(f"hit rank {was['hit_rank'] or 'miss'} -> {now['hit_rank'] or 'miss'}")
-        if now["covered"][0] < was["covered"][0]:
-            why.append(f"evidence in top {K} {was['covered'][0]}/{was['covered'][1]} -> {now['covered'][0]}")
-        if now["refused"] and not was["refused"]:
-            why.append("now refused")
-        elif was["answer_ok"] and not now["answer_ok"]:
-            why.append("answer no longer contains the expected answer")
-        if None not in (was["citation_precision"], now["citation_precision"]) \
-                and now["citation_precision"] < was["citation_precision"]:
-            why.append(f"citation precision {was['citation_precision']} -> {now['citation_precision']}")
-    elif was["refused"] and not now["refused"]:
-        why.append("unanswerable question no longer refused")
-    return why
-
-
-def read_baseline(path: Path) -> dict:
-    if not path.is_file():
-        return {"modes": {}}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise RagError(f"{path} is not valid JSON ({e}); run `rag eval --update-baseline`") from None
 
 
 def run_cli(args, settings, embedder=None) -> int:

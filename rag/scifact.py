@@ -105,12 +105,9 @@ def doc_run(rag, queries: dict, mode: str, depth: int = DOC_DEPTH) -> dict[str, 
 
 def score(qrels: dict, run: dict) -> dict[str, float]:
     """nDCG@10, Recall@10, Recall@100, MRR@10 over all judged queries (ranx)."""
-    from ranx import Qrels, Run, evaluate
+    from .evaluate import ranx_scores
 
-    # ranx refuses empty rankings; a query with no hits scores 0 through an unjudged filler.
-    run = {q: (run.get(q) or {"\u2205": 0.0}) for q in qrels}
-    out = evaluate(Qrels(qrels), Run(run), list(METRICS), make_comparable=True)
-    return {m: float(out[m]) for m in METRICS}
+    return ranx_scores(qrels, run, list(METRICS), digits=None)
 
 
 def bench_scifact(args, settings: Settings) -> int:

@@ -13,8 +13,9 @@ from pathlib import Path
 from .config import BACKENDS, MODES, Settings, llm_configured
 from .errors import RagError
 from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
-from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, latest_report, render_chat, render_corpus,
-                        render_document, render_eval, render_sources)
+from .ui_eval import latest_report, render_eval
+from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, render_chat, render_corpus, render_document,
+                        render_sources)
 from .ui_upload import add_document
 
 __all__ = ["add_document", "build_app", "launch", "respond", "serve"]

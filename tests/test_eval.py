@@ -15,7 +15,8 @@ import pytest
 
 from conftest import FakeEmbedder
 from rag.errors import RagError
-from rag.evaluate import (TOLERANCE, Gold, answer_metrics, compare, contains, evidence, load_gold, run_cli,
+from rag.eval_gate import TOLERANCE
+from rag.evaluate import (Gold, answer_metrics, compare, contains, evidence, load_gold, run_cli,
                           run_eval, score_question, split_of)
 from dataclasses import dataclass
 

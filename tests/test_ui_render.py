@@ -9,7 +9,8 @@ import pytest
 
 from rag.errors import RagError
 from rag.types import Answer, Chunk, Citation, Document, Hit
-from rag.ui_render import (answer_body, latest_report, render_chat, render_corpus, render_document, render_eval,
+from rag.ui_eval import latest_report, render_eval
+from rag.ui_render import (answer_body, render_chat, render_corpus, render_document,
                            render_sources, safe_upload_name)
 
 EVIL = '<img src=x onerror="alert(1)">'
