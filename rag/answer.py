@@ -136,10 +136,12 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
         return q, []
     top = np.argsort(-(sentence_score(cos, overlap, W_COSINE) + fixed), kind="stable")[:reader.RESCORE]
     texts = [_span_text(index, *units[i]) for i in top]
-    final, typed, tags = reader.rescore(q, texts, cos[top], overlap[top], fixed[top], qv, embedder)
+    final, typed, tags, alone = reader.rescore(q, texts, cos[top], overlap[top], fixed[top], qv, embedder)
     # the expected answer type orders the units; the refusal threshold sees the score without it
     order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])), kind="stable")
-    return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j])
+    parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
+             for i, a in zip(top, alone)]
+    return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j])
                for j in order]
 
 

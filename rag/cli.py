@@ -30,7 +30,12 @@ def parser() -> argparse.ArgumentParser:
     ix.add_argument("--rebuild", action="store_true", help="ignore the existing index and rebuild from scratch")
     for name, helptext in (("search", "print ranked passages"), ("ask", "answer with citations")):
         sp = sub.add_parser(name, parents=[common], help=helptext)
-        sp.add_argument("question")
+        sp.add_argument("question", nargs="?" if name == "ask" else None, default="")
+        if name == "ask":
+            sp.add_argument("--explain", action="store_true", help="show what each stage did, and where to diagnose")
+            sp.add_argument("--gold", dest="gold_id", default=None, metavar="ID",
+                            help="with --explain: say where this gold item's quote was (question taken from it if none)")
+            sp.add_argument("--gold-file", default="eval/gold.jsonl")
         sp.add_argument("-k", dest="set_top_k", default=None, metavar="K",
                         help="number of passages, 1..100 (same as --top-k; default: top_k setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -132,6 +137,8 @@ def cmd_ask(args, settings) -> int:
     from .pipeline import Rag
 
     rag = Rag(settings)
+    if args.explain or args.gold_id:
+        return _explain(args, rag)
     answer, streamed = None, ""
     for event in rag.ask_stream(args.question):
         if isinstance(event, str):
@@ -155,6 +162,34 @@ def cmd_ask(args, settings) -> int:
         if answer.confidence:
             print(f"\n({answer.confidence} support; {answer.backend}, {answer.mode} retrieval)")
     print(format_sources(answer))
+    return 0
+
+
+def _explain(args, rag) -> int:
+    from pathlib import Path
+
+    from .evaluate import load_gold
+    from .explain import explain, render
+    from .types import Answer
+
+    gold = None
+    if args.gold_id:
+        gold = next((g for g in load_gold(Path(args.gold_file)) if g.id == args.gold_id), None)
+        if gold is None:
+            raise RagError(f"no gold item {args.gold_id!r} in {args.gold_file}; pass an id from that file")
+    question = args.question or (gold.question if gold else "")
+    ex = explain(rag, question, gold.history if gold and not args.question else (), gold)
+    if args.json:
+        print_json(dict(ex["answer"], explain={k: v for k, v in ex.items() if k != "answer"}))
+        return 0
+    print(render(ex) + "\n")
+    a = ex["answer"]
+    answer = Answer(question=a["question"], text=a["answer"], citations=(), refused=a["refused"], notice=a["notice"])
+    if a["short_answer"]:
+        print(f"Answer: {_plain(a['short_answer'])}\n")
+    print(textwrap.fill(_plain(answer.text), 100))
+    for c in a["citations"]:
+        print(f"[{c['n']}] {visible(c['title'])} ({visible(c['doc_id'])} chars {c['start']}-{c['end']})")
     return 0
 
 

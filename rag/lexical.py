@@ -80,14 +80,16 @@ class Lexical:
         self._bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0)
         self._vocab = self._bm25.vocab_dict
 
+    def df(self, term: str) -> int:
+        """How many chunks hold the (stemmed) term."""
+        if not hasattr(self, "_df"):
+            self._df = np.diff(np.asarray(self._bm25.scores["indptr"]))
+        i = self._vocab.get(term)
+        return int(self._df[i]) if i is not None and i < len(self._df) else 0
+
     def idf(self, term: str) -> float:
         """log(1 + N / chunks holding the term): rare words weigh more (an unknown word the most)."""
-        if not hasattr(self, "_df"):
-            indptr = np.asarray(self._bm25.scores["indptr"])
-            self._df = np.diff(indptr)
-        i = self._vocab.get(term)
-        df = int(self._df[i]) if i is not None and i < len(self._df) else 0
-        return float(np.log1p(max(1, self.n) / max(df, 0.5)))
+        return float(np.log1p(max(1, self.n) / max(self.df(term), 0.5)))
 
     def knows(self, term: str) -> bool:
         """Whether a (stemmed) term occurs anywhere in the indexed text."""

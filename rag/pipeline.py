@@ -81,13 +81,15 @@ class Rag:
         question, _ = self.clean(question)
         return self.retrieve(self.index, question, k, mode)
 
-    def retrieve(self, index, question: str, k: int | None = None, mode: str | None = None, query_vector=None):
+    def retrieve(self, index, question: str, k: int | None = None, mode: str | None = None, query_vector=None,
+                 trace: dict | None = None):
         """`retrieve.search` with this pipeline's settings."""
         from .retrieve import search
 
         s = self.settings
         return search(index, self.embedder, question, k or s.top_k, mode or s.mode, s.rrf_k, s.dedup_threshold,
-                      query_vector=query_vector, bm25_weight=s.bm25_weight, merge_adjacent=s.merge_adjacent)
+                      query_vector=query_vector, bm25_weight=s.bm25_weight, merge_adjacent=s.merge_adjacent,
+                      trace=trace)
 
     def clean(self, question: str) -> tuple[str, str]:
         """Validate a question; over-long ones are cut with a notice. Lone surrogates (bytes that

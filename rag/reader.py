@@ -48,13 +48,13 @@ def embed_alone(embedder, texts: list[str]) -> np.ndarray:
         return np.stack([_cache[(model, t)] for t in texts])
 
 
-def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarray, embedder) -> tuple[np.ndarray, list, list]:
-    """(scores, the typed entity span or None, tags) of the given units (see the weights above)."""
+def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarray, embedder) -> tuple:
+    """(scores, the typed entity span or None, tags, cosines embedded alone) of the given units."""
     alone = embed_alone(embedder, texts) @ np.asarray(qv, dtype="float32")
     tags = tag(texts)
     typed = [typed_entity(q, t, tg) for t, tg in zip(texts, tags)]
     score = W_POOLED * np.asarray(pooled) + W_OVERLAP * np.asarray(overlap) + W_ALONE * alone + np.asarray(fixed)
-    return score.astype("float32"), typed, tags
+    return score.astype("float32"), typed, tags, alone
 
 
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool) -> str:

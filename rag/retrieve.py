@@ -17,8 +17,9 @@ DEPTH = 100  # candidates taken from each retriever before fusion
 
 def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
            rrf_k: int = 20, dedup_threshold: float = 0.95, query_vector: np.ndarray | None = None,
-           bm25_weight: float = 2.0, merge_adjacent: bool = True) -> list[Hit]:
-    """Top-k hits, best first, with near-duplicate passages collapsed."""
+           bm25_weight: float = 2.0, merge_adjacent: bool = True, trace: dict | None = None) -> list[Hit]:
+    """Top-k hits, best first, with near-duplicate passages collapsed. A `trace` dict is filled with
+    each ranking, the fused order and what was collapsed or merged (for `rag ask --explain`)."""
     n = len(index.chunks)
     if n == 0 or not question.strip():
         return []
@@ -43,11 +44,13 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     else:
         fused = rrf([dense, lexical, sentence], rrf_k, [1.0, bm25_weight, 1.0])
     order = sorted(fused, key=lambda i: (-fused[i], i))
-    return _collapse(index, order, fused, dense, lexical, k, dedup_threshold, merge_adjacent)
+    if trace is not None:
+        trace.update(dense=dense, bm25=lexical, sentence=sentence, fused=order, collapsed=[], merged=[])
+    return _collapse(index, order, fused, dense, lexical, k, dedup_threshold, merge_adjacent, trace)
 
 
 def _collapse(index: Index, order: list[int], fused: dict, dense: dict, lexical: dict, k: int,
-              dedup_threshold: float, merge_adjacent: bool) -> list[Hit]:
+              dedup_threshold: float, merge_adjacent: bool, trace: dict | None = None) -> list[Hit]:
     """Walk the fused order into k hits: drop near-duplicates of better passages, merge touching
     chunks. Candidate vectors are fetched from the store a window at a time, never one by one."""
     hits: list[Hit] = []
@@ -66,12 +69,16 @@ def _collapse(index: Index, order: list[int], fused: dict, dense: dict, lexical:
                 vecs.update(zip(rows, got))
         vec = vecs.get(i) if dedup else None
         if vec is not None and any(float(vec @ v) >= dedup_threshold for v in kept_vecs):
+            if trace is not None:
+                trace["collapsed"].append(i)
             continue  # a near-duplicate of a better passage adds nothing
         chunk = index.chunks[i]
         if merge_adjacent:
             j = next((j for j in by_doc.get(chunk.doc_id, ()) if _touches(hits[j].chunk, chunk)), None)
             if j is not None:  # one continuous passage reads better than two overlapping ones
                 hits[j] = replace(hits[j], chunk=_merge(index, hits[j].chunk, chunk))
+                if trace is not None:
+                    trace["merged"].append((i, j + 1))
                 continue
         if vec is not None:
             kept_vecs.append(vec)
