@@ -46,10 +46,10 @@ def bundled(settings, rows, cache: Path) -> dict:
 
 def scifact(settings, rows, limit) -> dict:
     from rag.pipeline import Rag
-    from rag.scifact import cache_dir, doc_run, read_scifact, score, write_corpus
+    from rag.beir import cache_dir, doc_run, read_beir, score, write_corpus
 
     data = ROOT.parent / "shared" / "benchmarks" / "scifact"
-    corpus, queries, qrels = read_scifact(data, limit)
+    corpus, queries, qrels = read_beir(data, limit)
     out = {}
     for name, mode, titles, dedup, merge in rows:
         s = settings.replace(embed_titles=titles)

@@ -103,9 +103,9 @@ def emit(result: dict) -> None:
 def scifact_subset(limit: int | None) -> tuple[dict, dict, dict]:
     """SciFact (corpus, queries, qrels); with limit, N documents that hold the relevant ones of
     the first queries (about half the docs) plus distractors, and only those queries."""
-    from rag.scifact import read_scifact
+    from rag.beir import read_beir
 
-    corpus, queries, qrels = read_scifact(SCIFACT)
+    corpus, queries, qrels = read_beir(SCIFACT)
     if not limit or limit >= len(corpus):
         return corpus, queries, qrels
     keep: list[str] = []
@@ -133,7 +133,7 @@ def prepare_corpus(name: str, limit: int | None) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     corpus_dir.mkdir(parents=True)
     if name == "scifact":
-        from rag.scifact import write_corpus
+        from rag.beir import write_corpus
 
         corpus, queries, qrels = scifact_subset(limit)
         write_corpus(corpus, corpus_dir)

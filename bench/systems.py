@@ -31,7 +31,7 @@ from bench.common import change_document, du_mb, emit, latency, peak_rss_mb  # n
 
 WARMUP = 5
 SEARCH_K = 5  # the product's top_k; the tutorial's similarity_search default is 4
-DOC_DEPTH = 300  # chunks retrieved per query before folding into documents (as rag/scifact.py)
+DOC_DEPTH = 300  # chunks retrieved per query before folding into documents (as rag/beir.py)
 
 
 def log(msg: str) -> None:
@@ -178,7 +178,7 @@ def query_ours(root: Path, system: str, queries: dict, qrels: dict, max_queries:
     out = {"open_s": round(open_s, 2), "search": latency(search_ms), "ask": latency(ask_ms),
            "search_stages_p50_ms": search_breakdown(rag, texts[:100]), "torch_threads": _threads()}
     if qrels:
-        from rag.scifact import doc_run, score
+        from rag.beir import doc_run, score
 
         for mode in ("hybrid", "dense"):
             t = time.perf_counter()
@@ -272,7 +272,7 @@ def query_langchain(root: Path, queries: dict, qrels: dict, max_queries: int) ->
         search_ms.append(1000 * (time.perf_counter() - t))
     out = {"open_s": round(open_s, 2), "search": latency(search_ms), "ask": None, "torch_threads": _threads()}
     if qrels:
-        from rag.scifact import score
+        from rag.beir import score
 
         t = time.perf_counter()
         run = {}

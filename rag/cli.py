@@ -47,12 +47,15 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--update-baseline", action="store_true", help="rewrite eval/baseline.json")
     ev.add_argument("--gold", default="eval/gold.jsonl")
     bn = sub.add_parser("bench", parents=[common], help="run an external benchmark")
-    bn.add_argument("name", choices=["scifact"])
-    bn.add_argument("--data", default="../shared/benchmarks/scifact")
+    bn.add_argument("name", choices=["beir", "scifact"], help="beir: any BEIR dataset in --data; scifact: the same "
+                    "on SciFact, and the only one with --rationales")
+    bn.add_argument("--data", default="../shared/benchmarks/scifact",
+                    help="a BEIR dataset directory: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     bn.add_argument("--limit", type=int, default=None, help="only the first N queries")
     bn.add_argument("--rationales", action="store_true",
-                    help="ask each claim of rationales.jsonl; score citations against its rationale sentences")
-    bn.add_argument("--split", choices=["test", "dev"], default="test", help="rationale split (with --rationales)")
+                    help="scifact: ask each claim of rationales.jsonl; score citations against its rationale sentences")
+    bn.add_argument("--split", choices=["test", "dev"], default="test", help="qrels split (rationale split with "
+                    "--rationales)")
     return p
 
 
@@ -243,6 +246,8 @@ def cmd_eval(args, settings) -> int:
 
 
 def cmd_bench(args, settings) -> int:
+    if args.name == "beir" and args.rationales:
+        raise RagError("--rationales needs SciFact's rationales.jsonl; run `rag bench scifact --rationales`")
     from .scifact import bench_scifact
 
     return bench_scifact(args, settings)

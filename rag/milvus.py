@@ -23,6 +23,10 @@ class MilvusStore:
     label = "the Milvus collection"
     BATCH = 2000  # rows per insert call
     PAGE = 16_384  # Milvus's largest query/search limit
+    # A server's default (Bounded) read can miss rows written a moment before, so the build's reads
+    # and the open check ask for Strong (it waits for the server's next time tick, 0.2-0.4 s each).
+    # Searches then read Bounded (~3 ms): the open check has already seen every row they need.
+    READ = {"consistency_level": "Strong"}
 
     def __init__(self, uri: str, collection: str):
         self.uri, self.collection = uri, collection
@@ -65,7 +69,8 @@ class MilvusStore:
         c.create_collection(self.collection, schema=schema, index_params=params)
 
     def count(self) -> int:
-        return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return int(self.client.query(self.collection, filter="", output_fields=["count(*)"],
+                                     **self.READ)[0]["count(*)"])
 
     def present(self) -> set[int]:
         """Every id in the collection: plain queries over id ranges, halved while one fills a page
@@ -77,7 +82,7 @@ class MilvusStore:
         while todo:
             lo, hi = todo.pop()
             rows = self.client.query(self.collection, filter=f"id >= {lo} and id < {hi}", output_fields=["id"],
-                                     limit=self.PAGE)
+                                     limit=self.PAGE, **self.READ)
             if len(rows) >= self.PAGE and hi - lo > 1:
                 todo += [(lo, (lo + hi) // 2), ((lo + hi) // 2, hi)]
                 continue
@@ -113,7 +118,8 @@ class MilvusStore:
             if not c.has_collection(self.collection):
                 raise RagError(f"Milvus at {self.uri} has no collection {self.collection!r} for {version.parent}/; "
                                f"run `rag index --rebuild`")
-            c.load_collection(self.collection)
+            if str(c.get_load_state(self.collection).get("state")) != "Loaded":  # loading again waits ~1 s
+                c.load_collection(self.collection)
             return MilvusIndex(c, self.collection, ids, _dim(c.describe_collection(self.collection)), self.count())
         except RagError:
             raise
@@ -136,8 +142,7 @@ class MilvusIndex:
         queries = np.atleast_2d(queries)
         limit = max(1, min(k + self.extra, MilvusStore.PAGE))
         res = self.client.search(self.collection, data=[np.asarray(v, dtype="float32").tolist() for v in queries],
-                                 limit=limit, anns_field="vector", search_params={"metric_type": "IP"},
-                                 consistency_level="Strong")
+                                 limit=limit, anns_field="vector", search_params={"metric_type": "IP"})
         scores = np.full((len(queries), k), -np.inf, dtype="float32")
         rows = np.full((len(queries), k), -1, dtype="int64")
         for qi, hits in enumerate(res):

@@ -322,7 +322,7 @@ def test_gold_short_answer_and_history_are_validated(tmp_path):
 def test_scifact_adapter_on_tiny_beir_set(tmp_path, fake_embedder):
     from rag.config import load_settings
     from rag.pipeline import Rag
-    from rag.scifact import doc_run, read_scifact, score, write_corpus
+    from rag.beir import doc_run, read_beir, score, write_corpus
 
     data = tmp_path / "beir"
     (data / "qrels").mkdir(parents=True)
@@ -335,7 +335,7 @@ def test_scifact_adapter_on_tiny_beir_set(tmp_path, fake_embedder):
                                         + json.dumps({"_id": "2", "text": "where did tea originate"}) + "\n"
                                         + json.dumps({"_id": "9", "text": "not judged"}) + "\n")
     (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n1\td1\t1\n2\td2\t1\n")
-    corpus, queries, qrels = read_scifact(data)
+    corpus, queries, qrels = read_beir(data)
     assert set(queries) == {"1", "2"} and qrels["2"] == {"d2": 1}
     write_corpus(corpus, tmp_path / "work" / "corpus")
     assert (tmp_path / "work" / "corpus" / "d1.txt").read_text().startswith("---\ntitle: Bees\n---\n")
@@ -413,14 +413,14 @@ def test_scifact_rationale_scoring_on_tiny_set(tmp_path, fake_embedder, monkeypa
     assert bench_scifact(args, settings) == 0
     out = capsys.readouterr().out
     assert "SciFact rationales, test split, 3 claims" in out and "| answers citing a rationale sentence |" in out
-    assert [p.name for p in (tmp_path / "cache" / "rag-bench").iterdir()][0].startswith("scifact-sent-")
+    assert [p.name for p in (tmp_path / "cache" / "rag-bench").iterdir()][0].startswith("beir-sent-")  # named after the data folder
 
 
 def test_scifact_missing_data_is_one_line(tmp_path):
-    from rag.scifact import read_scifact
+    from rag.beir import read_beir
 
     with pytest.raises(RagError, match="missing .*corpus.jsonl.*pass --data"):
-        read_scifact(tmp_path)
+        read_beir(tmp_path)
 
 
 # --- the real gate ------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""One contract, three vector stores: FAISS files (default), Milvus (Milvus Lite, in-process) and a
-tiny in-memory store written against the protocol alone (tests/conftest.py). Everything a user
-sees must be the same whichever store is in use."""
+"""One contract, four vector stores: FAISS files (default), Milvus Lite (in-process), a real Milvus
+standalone server (started once per session, tests/conftest.py) and a tiny in-memory store written
+against the protocol alone (tests/conftest.py). Everything a user sees must be the same whichever
+store is in use."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +18,19 @@ from rag.pipeline import Rag
 from rag.store import open_index
 from rag.config import parse_vector_store as parse
 
-BACKENDS = ["faiss", "milvus", "memory"]
+BACKENDS = ["faiss", "milvus", "memory", "milvus-server"]
+MILVUS = ["milvus", "milvus-server"]
+_collections = itertools.count()
 
 
-def _store_setting(kind: str, tmp_path: Path) -> str:
-    return f"milvus://{tmp_path}/milvus.db" if kind == "milvus" else "faiss"
+def _with_store(kind: str, settings, tmp_path: Path, request):
+    """The settings with this backend's store; a server test gets its own collection (one server is shared)."""
+    if kind == "milvus":
+        return settings.replace(vector_store=f"milvus://{tmp_path}/milvus.db")
+    if kind == "milvus-server":
+        return settings.replace(vector_store=request.getfixturevalue("milvus_server"),
+                                milvus_collection=f"rag_test_{next(_collections)}")
+    return settings.replace(vector_store="faiss")
 
 
 @dataclass
@@ -28,6 +38,11 @@ class Backend:
     kind: str
     settings: object
     store: object = None  # an injected rag.vectorstore.VectorStore (the in-memory one); None: from settings
+
+    @property
+    def store_kind(self) -> str:
+        """What the manifest records: Milvus Lite and a server are both "milvus"."""
+        return "milvus" if self.kind in MILVUS else self.kind
 
     def rag(self, embedder, **changes):
         return Rag(self.settings.replace(**changes) if changes else self.settings, embedder=embedder, store=self.store)
@@ -40,16 +55,27 @@ class Backend:
         return open_index(self.settings.replace(**changes) if changes else self.settings, store=self.store)
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request, tiny_settings, tmp_path):
-    pytest.importorskip("pymilvus") if request.param == "milvus" else None
-    b = Backend(request.param, tiny_settings.replace(vector_store=_store_setting(request.param, tmp_path)),
-                MemoryStore() if request.param == "memory" else None)
-    yield b
-    if request.param == "milvus":  # Milvus Lite keeps a server per file until released
+def _release(kind: str, settings) -> None:
+    """Milvus Lite keeps a server per file until released; a server test drops its collection."""
+    if kind == "milvus":
         from milvus_lite.server_manager import server_manager_instance
 
-        server_manager_instance.release_server(parse(b.settings.vector_store)[1])
+        server_manager_instance.release_server(parse(settings.vector_store)[1])
+    elif kind == "milvus-server":
+        from rag.store import vector_store
+
+        store = vector_store(settings)
+        store.client.drop_collection(store.collection)
+        store.client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tiny_settings, tmp_path):
+    pytest.importorskip("pymilvus") if request.param in MILVUS else None
+    b = Backend(request.param, _with_store(request.param, tiny_settings, tmp_path, request),
+                MemoryStore() if request.param == "memory" else None)
+    yield b
+    _release(b.kind, b.settings)
 
 
 def _build(s, emb):
@@ -64,7 +90,7 @@ def test_add_search_and_exact_citations(backend, fake_embedder):
     assert hits[0].chunk.doc_id == "bees.txt" and hits[0].dense is not None
     answer = rag.ask("Which bee lays eggs?")
     assert answer.citations and all(verify(rag.index, c) for c in answer.citations)
-    assert backend.open().manifest["vector_store"] == backend.kind
+    assert backend.open().manifest["vector_store"] == backend.store_kind
 
 
 def test_update_and_delete_are_incremental(backend, fake_embedder):
@@ -83,7 +109,7 @@ def test_update_and_delete_are_incremental(backend, fake_embedder):
     assert drones.chunk.doc_id == "bees.txt" and "Drones" in drones.chunk.text
     index = rag.index
     assert index.searcher.count == len(index.chunks) == index.manifest["count"]
-    if backend.kind == "milvus":  # stale rows are deleted once the new version is live
+    if backend.store_kind == "milvus":  # stale rows are deleted once the new version is live
         from rag.store import vector_store
 
         assert len(vector_store(backend.settings).present()) == len(index.chunks)
@@ -101,13 +127,12 @@ def test_a_search_fetches_candidate_vectors_in_one_call_not_one_per_candidate(ba
     assert hits and len(calls) == 1 and len(calls[0]) >= len(hits)
 
 
-def test_all_backends_give_the_same_scores(tiny_settings, fake_embedder, tmp_path):
+def test_all_backends_give_the_same_scores(tiny_settings, fake_embedder, tmp_path, request):
     pytest.importorskip("pymilvus")
     scored = {}
     for kind in BACKENDS:
-        b = Backend(kind, tiny_settings.replace(index_dir=tmp_path / f"index-{kind}",
-                                                vector_store=_store_setting(kind, tmp_path)),
-                    MemoryStore() if kind == "memory" else None)
+        b = Backend(kind, _with_store(kind, tiny_settings.replace(index_dir=tmp_path / f"index-{kind}"), tmp_path,
+                                      request), MemoryStore() if kind == "memory" else None)
         b.build(fake_embedder)
         rag = b.rag(fake_embedder)
         n = len(rag.index.chunks)
@@ -115,12 +140,13 @@ def test_all_backends_give_the_same_scores(tiny_settings, fake_embedder, tmp_pat
                          for h in rag.search(q, k=n, mode="dense")}
                         for q in ("solar panels silicon", "green tea plant", "Julius Caesar")]
         assert rag.search("Julius Caesar Rubicon", k=1)[0].chunk.doc_id == "rome.html"
-    assert scored["faiss"] == scored["milvus"] == scored["memory"]
+        _release(kind, b.settings)
+    assert scored["faiss"] == scored["milvus"] == scored["memory"] == scored["milvus-server"]
 
 
 def test_model_or_store_mismatch_is_one_line_with_the_fix(backend, fake_embedder, tmp_path):
     backend.build(fake_embedder)
-    other_store = "milvus://" + str(tmp_path / "other.db") if backend.kind != "milvus" else "faiss"
+    other_store = "milvus://" + str(tmp_path / "other.db") if backend.store_kind != "milvus" else "faiss"
     for change, word in (({"model": "/some/other-model"}, "model"), ({"vector_store": other_store}, "vector_store")):
         with pytest.raises(RagError) as e:
             open_index(backend.settings.replace(**change), store=backend.store if "model" in change else None)
@@ -136,7 +162,7 @@ def test_vectors_changed_behind_the_index_are_caught(backend, fake_embedder):
         other = faiss.IndexFlatIP(index.searcher.dim)
         other.add(fake_embedder.embed_documents([f"noise {i}" for i in range(index.searcher.count)]))
         faiss.write_index(other, str(index.path / "vectors.faiss"))  # same size, other vectors
-    elif backend.kind == "milvus":  # rows replaced by other vectors under the same ids
+    elif backend.store_kind == "milvus":  # rows replaced by other vectors under the same ids
         from rag.store import vector_store
 
         store = vector_store(backend.settings)
@@ -151,11 +177,12 @@ def test_vectors_changed_behind_the_index_are_caught(backend, fake_embedder):
     assert "rag index --rebuild" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_milvus_collection_of_another_dimension_is_refused(tiny_settings, fake_embedder, tmp_path):
+@pytest.mark.parametrize("kind", MILVUS)
+def test_milvus_collection_of_another_dimension_is_refused(kind, tiny_settings, fake_embedder, tmp_path, request):
     pytest.importorskip("pymilvus")
     from tests.conftest import FakeEmbedder
 
-    s = tiny_settings.replace(vector_store=_store_setting("milvus", tmp_path))
+    s = _with_store(kind, tiny_settings, tmp_path, request)
     _build(s, FakeEmbedder(dim=128))
     with pytest.raises(RagError, match="holds 128-d vectors"):
         Rag(s.replace(index_dir=tmp_path / "index2"), embedder=fake_embedder).build(log=lambda *_: None)
@@ -170,11 +197,13 @@ def test_unreachable_milvus_server_is_one_line(tiny_settings, fake_embedder):
     assert "cannot open Milvus at http://127.0.0.1:9" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_switching_the_store_moves_vectors_without_embedding_again(tiny_settings, fake_embedder, tmp_path):
+@pytest.mark.parametrize("kind", MILVUS)
+def test_switching_the_store_moves_vectors_without_embedding_again(kind, tiny_settings, fake_embedder, tmp_path,
+                                                                   request):
     pytest.importorskip("pymilvus")
     _build(tiny_settings, fake_embedder)
-    for store in (_store_setting("milvus", tmp_path), "faiss"):
-        s = tiny_settings.replace(vector_store=store)
+    milvus = _with_store(kind, tiny_settings, tmp_path, request)
+    for s in (milvus, tiny_settings):
         report = _build(s, fake_embedder)
         assert report.embedded == 0 and fake_embedder.calls == []
         assert Rag(s, embedder=fake_embedder).search("queen bee lays eggs", k=1, mode="dense")[0].chunk.doc_id == "bees.txt"
