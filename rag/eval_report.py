@@ -61,14 +61,18 @@ def markdown(report: dict, base: dict | None) -> str:
         out += ["", "Fix the quote in the gold file, or restore the text in the corpus.", ""]
     if gate["regressed"]:
         out += ["## Questions that got worse (top-5 passages before and now)", ""] + regression_lines(report) + [""]
-    out += ["## Per question", "", "| id | kind | hit rank | evidence | answer | short | refused | cite prec | ms |",
-            "| --- | --- | ---: | --- | --- | --- | --- | ---: | ---: |"]
+    by_stage = report.get("failures_by_stage") or {}
+    if by_stage:
+        out += ["Failures by stage (diagnose at): " + ", ".join(f"{n} {s}" for s, n in by_stage.items()), ""]
+    out += ["## Per question", "", "| id | kind | hit rank | evidence | answer | short | refused | cite prec | ms | diagnose at |",
+            "| --- | --- | ---: | --- | --- | --- | --- | ---: | ---: | --- |"]
     for qid, r in report["questions"].items():
         cov = f"{r['covered'][0]}/{r['covered'][1]}" if r["covered"] else ""
         out.append(f"| {qid} | {r['kind']} | {r['hit_rank'] or ('miss' if r['answerable'] else '')} | {cov} | "
                    f"{'' if r['answer_ok'] is None else 'yes' if r['answer_ok'] else 'no'} | "
                    f"{'' if r.get('short_ok') is None else 'yes' if r['short_ok'] else 'no'} | "
-                   f"{'yes' if r['refused'] else 'no'} | {_fmt(r['citation_precision'])} | {r['latency_ms']} |")
+                   f"{'yes' if r['refused'] else 'no'} | {_fmt(r['citation_precision'])} | {r['latency_ms']} | "
+                   f"{r.get('diagnose_at', '')} |")
     return "\n".join(out) + "\n"
 
 

@@ -11,6 +11,7 @@ is the one `rag ask` gives; explaining never changes it.
 from __future__ import annotations
 
 from .answer import STRONG_MARGIN, ranked
+from .gold import contains, evidence
 from .question import analyse
 from .reader import evidence_gap
 
@@ -26,8 +27,6 @@ def _chunk(index, row: int) -> dict:
 
 def explain(rag, question: str, history=(), gold=None, k: int | None = None, mode: str | None = None) -> dict:
     """The trace of one question (and the normal answer) as a dict; `gold` is a rag.evaluate.Gold."""
-    from .evaluate import contains, evidence
-
     index, s = rag.index, rag.settings
     k, mode = k or s.top_k, mode or s.mode
     answer = rag.ask(question, history, k, mode)
@@ -79,6 +78,18 @@ def explain(rag, question: str, history=(), gold=None, k: int | None = None, mod
         answer.refused if not gold.answerable else (not answer.refused and contains(answer.text, gold.answer)))
     out["verdicts"], out["diagnose_at"] = _verdicts(answer, absent, gap, best, s.refusal_threshold, gold_where, correct)
     return out
+
+
+def diagnose_failures(rag, gold: list, questions: dict) -> dict[str, int]:
+    """Give each failing question of an eval run its "diagnose_at" stage; failures counted per stage."""
+    counts: dict[str, int] = {}
+    for g in gold:
+        rec = questions.get(g.id)
+        if rec is None or (rec["refused"] if not g.answerable else rec["answer_ok"]):
+            continue
+        rec["diagnose_at"] = stage = explain(rag, g.question, g.history, g)["diagnose_at"]
+        counts[stage] = counts.get(stage, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _phrase_note(q, answer) -> str:
