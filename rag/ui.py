@@ -147,7 +147,7 @@ def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float 
     """Stream (turns, answer) as the answer builds; a RagError becomes an error turn, never a traceback.
     The question is stored as it is answered (cleaned and truncated) and the history stays bounded."""
     turns = bounded(turns)[-(MAX_TURNS - 1):]
-    history = [(t["question"], t["answer"].text) for t in turns if t.get("answer") is not None]
+    history = [(t["question"], t["answer"]) for t in turns if t.get("answer") is not None]  # Answers: phrase too
     asked = question = question if isinstance(question, str) else ""
     try:
         question = rag.clean(question)[0]
