@@ -1,4 +1,4 @@
-"""The `rag` command: index, search, ask, serve, eval, bench. Bad input is one line on stderr."""
+"""The `rag` command: index, search, ask, serve, eval, bench, chats, feedback. Bad input is one line on stderr."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--check", action="store_true", help="fail if metrics fall below eval/baseline.json")
     ev.add_argument("--update-baseline", action="store_true", help="rewrite eval/baseline.json")
     ev.add_argument("--gold", default="eval/gold.jsonl")
+    from .cli_chats import add_parsers
+
+    add_parsers(sub, common)
     bn = sub.add_parser("bench", parents=[common], help="run an external benchmark")
     bn.add_argument("name", choices=["scifact"])
     bn.add_argument("--data", default="../shared/benchmarks/scifact")
@@ -207,6 +210,12 @@ def cmd_eval(args, settings) -> int:
     return run_cli(args, settings)
 
 
+def cmd_chats(args, settings) -> int:
+    from .cli_chats import cmd_chats
+
+    return cmd_chats(args, settings)
+
+
 def cmd_bench(args, settings) -> int:
     from .scifact import bench_scifact
 
@@ -214,7 +223,7 @@ def cmd_bench(args, settings) -> int:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": cmd_verify, "serve": cmd_serve,
-            "eval": cmd_eval, "bench": cmd_bench}
+            "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats}
 
 if __name__ == "__main__":
     sys.exit(main())
