@@ -19,6 +19,12 @@ def add_parsers(sub, common) -> None:
     ex.add_argument("id")
     ex.add_argument("--format", choices=["md", "json"], default="md")
     ex.add_argument("--out", default=None, help="write to this file instead of stdout")
+    fb = sub.add_parser("feedback", help="answers rated in the app: list, turn into eval candidates")
+    actions = fb.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", parents=[common], help="every rating, oldest first")
+    tg = actions.add_parser("to-gold", parents=[common],
+                            help="append candidate gold items for new feedback (merge with `rag eval --accept`)")
+    tg.add_argument("--candidates", default="eval/candidates.jsonl")
 
 
 def documents_now(settings) -> dict:
@@ -61,3 +67,48 @@ def cmd_chats(args, settings) -> int:
             return 0
     sys.stdout.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
     return 0
+
+
+def cmd_feedback(args, settings) -> int:
+    from .chats import ChatStore
+    from .feedback import THUMBS, add_candidates
+    from .ui_render import visible
+
+    rows = ChatStore.for_settings(settings).feedback(user=None)
+    if args.action == "list":
+        if not rows:
+            print(f"no feedback in {ChatStore.for_settings(settings).path}")
+        for f in rows:
+            note = f"  \u2014 {visible(f['comment'])[:80]}" if f["comment"] else ""
+            print(f"{f['id']:>5}  {THUMBS[f['rating']]}  {f['created'][:16].replace('T', ' ')}  conversation "
+                  f"{f['conversation']} turn {f['turn']}  {visible(f['question'])[:80]}{note}")
+        return 0
+    from .store import open_index
+
+    new = add_candidates(rows, open_index(settings).documents, Path(args.candidates))
+    for c in new:
+        state = "needs review" if c.get("needs_review") else "ready"
+        print(f"{c['id']}  {THUMBS[c['source']['rating']]}  {state}: {visible(c['question'])[:80]}")
+    ready = [c["id"] for c in new if not c.get("needs_review")]
+    print(f"{len(new)} new candidates in {args.candidates} ({len(ready)} ready, {len(new) - len(ready)} need "
+          f"review); {len(rows) - len(new)} feedback already there"
+          + (f"; merge with `rag eval --accept {','.join(ready)}`" if ready else ""))
+    return 0
+
+
+def cmd_accept(args, settings) -> int:
+    """`rag eval --accept c0001,c0002`: merge reviewed candidates into the gold set, one line each."""
+    from .feedback import accept
+    from .store import open_index
+
+    gold = Path(args.gold)
+    candidates = Path(args.candidates) if args.candidates else gold.with_name("candidates.jsonl")
+    ids = [i.strip() for i in args.accept.split(",") if i.strip()]
+    if not ids:
+        raise RagError(f"--accept {args.accept!r} names no candidate; pass ids like c0001,c0002")
+    done, refused = accept(ids, gold, candidates, open_index(settings).documents)
+    for cid, qid in done:
+        print(f"accepted {cid} as {qid} in {gold}")
+    for line in refused:
+        print(f"refused: {line}", file=sys.stderr)
+    return 1 if refused else 0
