@@ -1,4 +1,4 @@
-"""The `rag` command: index, search, ask, serve, eval, bench. Bad input is one line on stderr."""
+"""The `rag` command: index, search, ask, serve, eval, bench, chats, feedback. Bad input is one line on stderr."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--check", action="store_true", help="fail if metrics fall below eval/baseline.json")
     ev.add_argument("--update-baseline", action="store_true", help="rewrite eval/baseline.json")
     ev.add_argument("--gold", default="eval/gold.jsonl")
+    ev.add_argument("--accept", metavar="IDS", default=None,
+                    help="merge these candidates (c0001,c0002) from `rag feedback to-gold` into --gold, no scoring")
+    ev.add_argument("--candidates", default=None, help="candidates file (default: candidates.jsonl next to --gold)")
+    from .cli_chats import add_parsers
+
+    add_parsers(sub, common)
     bn = sub.add_parser("bench", parents=[common], help="run an external benchmark")
     bn.add_argument("name", choices=["beir", "scifact"], help="beir: any BEIR dataset in --data; scifact: the same "
                     "on SciFact, and the only one with --rationales")
@@ -240,9 +246,19 @@ def cmd_serve(args, settings) -> int:
 
 
 def cmd_eval(args, settings) -> int:
+    if args.accept is not None:
+        from .cli_chats import cmd_accept
+
+        return cmd_accept(args, settings)
     from .evaluate import run_cli
 
     return run_cli(args, settings)
+
+
+def cmd_chats(args, settings) -> int:
+    from .cli_chats import cmd_chats, cmd_feedback
+
+    return (cmd_chats if args.command == "chats" else cmd_feedback)(args, settings)
 
 
 def cmd_bench(args, settings) -> int:
@@ -254,7 +270,8 @@ def cmd_bench(args, settings) -> int:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": cmd_verify, "serve": cmd_serve,
-            "eval": cmd_eval, "bench": cmd_bench}
+            "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats,
+            "feedback": cmd_chats}
 
 if __name__ == "__main__":
     sys.exit(main())

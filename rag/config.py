@@ -68,6 +68,7 @@ class Settings:
     auth_password: str = ""
     log_file: Path | str = ""  # `rag serve` also logs here ("" = stderr only)
     max_doc_chars: int = 10_000_000  # a file extracting to more text than this is skipped (PDF bombs)
+    data_dir: Path = Path("data")  # chat history and feedback (chats.sqlite3)
 
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -155,6 +156,16 @@ def _coerce_all(values: dict) -> dict:
             raise RagError(f"unknown setting {k!r}; see the configuration table in README.md")
         out[k] = _coerce(k, _TYPES[k], v, f"--{k.replace('_', '-')}")
     return out
+
+
+# Not tuning: paths, secrets and server options. Everything else is recorded with eval reports and feedback.
+_NOT_TUNING = ("llm_api_key", "auth_user", "auth_password", "host", "port", "upload_max_mb", "max_question_chars")
+
+
+def tuning(s: Settings) -> dict:
+    """The settings that change answers (every knob but paths, secrets and server options)."""
+    return {f.name: getattr(s, f.name) for f in fields(s)
+            if f.name not in _NOT_TUNING and isinstance(getattr(s, f.name), (bool, int, float, str))}
 
 
 def llm_configured(s: Settings) -> bool:

@@ -160,15 +160,12 @@ def _ratio(a: float, b: int) -> float | None:
 
 
 def describe(rag, gold_path: Path, gold: list[Gold]) -> dict:
-    from dataclasses import fields
+    from .config import tuning
 
-    s, idx = rag.settings, rag.index
-    # every tuning knob, so `--check` can say which setting moved; not paths, secrets or server options
-    skip = ("llm_api_key", "auth_user", "auth_password", "host", "port", "upload_max_mb", "max_question_chars")
-    tuning = {f.name: getattr(s, f.name) for f in fields(s)
-              if f.name not in skip and isinstance(getattr(s, f.name), (bool, int, float, str))}
+    idx = rag.index
+    # every tuning knob, so `--check` can say which setting moved
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "settings": tuning,
+            "settings": tuning(rag.settings),
             "gold": {"path": str(gold_path), "items": len(gold),
                      "hash": hashlib.sha256(Path(gold_path).read_bytes()).hexdigest()[:16]},
             "corpus": {d["id"]: d["hash"] for d in idx.manifest["documents"]},

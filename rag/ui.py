@@ -16,6 +16,7 @@ from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
 from .ui_eval import latest_report, render_eval
 from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, render_chat, render_corpus, render_document,
                         render_sources)
+from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
 from .ui_upload import add_document
 
 __all__ = ["add_document", "build_app", "launch", "respond", "serve"]
@@ -207,24 +208,41 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     import gradio as gr
 
+    from .chats import ChatStore
+
     s = rag.settings
     backends = [b for b in BACKENDS if b != "llm" or llm_configured(s)]
+    store = ChatStore.for_settings(s)
 
-    def on_ask(question, turns, k, mode, backend):
+    def on_ask(question, turns, k, mode, backend, conv, request: gr.Request):
         for new_turns, answer in respond(rag, question, turns, k, mode, backend, delay):
             if answer is None:  # a partial answer, or an error that ends the stream
-                final = None if "error" in new_turns[-1] else gr.skip()
-                yield render_chat(new_turns), gr.skip(), final, new_turns, ""
+                error = "error" in new_turns[-1]
+                conv = record_turn(store, conv, None)[0] if error else conv
+                yield render_chat(new_turns), gr.skip(), None if error else gr.skip(), new_turns, "", conv
             else:
+                conv, notice = record_turn(store, conv, answer, user_of(request))
+                if notice:  # the store failed: said once, and this session goes on without history
+                    gr.Warning(notice)
                 docs = _documents(rag)
-                yield render_chat(new_turns), render_sources(answer, docs), answer.to_dict(), new_turns, ""
+                yield render_chat(new_turns), render_sources(answer, docs), answer.to_dict(), new_turns, "", conv
+
+    def on_feedback(rating, comment, conv, turns, request: gr.Request):
+        status, conv = give_feedback(rag, store, conv, turns, rating, comment, user_of(request))
+        return status, "" if "ok-text" in status else gr.skip(), conv
+
+    def on_up(comment, conv, turns, request: gr.Request):
+        return on_feedback(1, comment, conv, turns, request)
+
+    def on_down(comment, conv, turns, request: gr.Request):
+        return on_feedback(-1, comment, conv, turns, request)
 
     def on_cite(evt: gr.EventData):
         data = evt._data if isinstance(evt._data, dict) else {}
         return open_document(rag, data.get("doc"), data.get("start"), data.get("end"))
 
-    def on_clear():
-        return render_chat([]), render_sources(None, {}), document_placeholder(), None, []
+    def on_clear():  # the next question starts a new stored conversation
+        return render_chat([]), render_sources(None, {}), document_placeholder(), None, [], new_conversation(), ""
 
     def on_upload(path):
         if not path:
@@ -239,7 +257,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
         return status, corpus_html(rag)
 
     with gr.Blocks(title="Ask the corpus", analytics_enabled=False) as demo:
-        turns = gr.State([])
+        turns, conv = gr.State([]), gr.State(new_conversation())
         gr.HTML('<div class="app-head"><span class="app-title">Ask the corpus</span><span class="app-sub">Answers '
                 "quote the indexed documents; click [n] to read a passage in context. Runs offline.</span></div>",
                 js_on_load=None)
@@ -255,6 +273,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                             with gr.Column(scale=1, min_width=120):
                                 ask = gr.Button("Ask", variant="primary", elem_id="ask")
                                 clear = gr.Button("Clear chat", size="sm", variant="secondary", elem_id="clear")
+                        up, down, comment, feedback_status, rating, send = feedback_row(gr)
                         with gr.Accordion("Settings", open=False):
                             with gr.Row():
                                 k = gr.Slider(1, 20, value=s.top_k, step=1, label="Passages to retrieve")
@@ -276,15 +295,20 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
             with gr.Tab("Eval") as eval_tab:
                 evaluation = gr.HTML(js_on_load=None, elem_id="eval")
 
-        outputs = [chat, sources, answer_json, turns, question]
-        ask.click(on_ask, [question, turns, k, mode, backend], outputs, api_name="ask", concurrency_limit=16,
+        outputs = [chat, sources, answer_json, turns, question, conv]
+        ask.click(on_ask, [question, turns, k, mode, backend, conv], outputs, api_name="ask", concurrency_limit=16,
                   show_progress="hidden")
-        question.submit(on_ask, [question, turns, k, mode, backend], outputs, api_visibility="undocumented",
+        question.submit(on_ask, [question, turns, k, mode, backend, conv], outputs, api_visibility="undocumented",
                         concurrency_limit=16, show_progress="hidden")
+        rated = [feedback_status, comment, conv]
+        send.click(on_feedback, [rating, comment, conv, turns], rated, api_name="feedback", show_progress="hidden")
+        for button, handler in ((up, on_up), (down, on_down)):
+            button.click(handler, [comment, conv, turns], rated, api_visibility="undocumented", show_progress="hidden")
         for panel in (chat, sources):
             panel.cite(on_cite, None, viewer, api_visibility="undocumented", show_progress="hidden",
                        concurrency_limit=4)
-        clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns], api_name="clear")
+        clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns, conv, feedback_status],
+                    api_name="clear")
         upload.upload(on_upload, upload, [upload_status, corpus], api_name="upload", concurrency_limit=1)
         corpus_tab.select(lambda: corpus_html(rag), None, corpus, api_visibility="undocumented")
         eval_tab.select(lambda: render_eval(latest_report(reports_dir)), None, evaluation,

@@ -127,7 +127,8 @@ def ui_rag(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     (root / "corpus").mkdir()
     shutil.copy(ROOT / "corpus" / "made-in-china-2025-explained.txt", root / "corpus")
-    settings = load_settings(env={}, corpus_dir=root / "corpus", index_dir=root / "index", port=str(free_port()))
+    settings = load_settings(env={}, corpus_dir=root / "corpus", index_dir=root / "index", port=str(free_port()),
+                             data_dir=root / "data")
     rag = Rag(settings)
     rag.build(log=lambda *_: None)
     return rag

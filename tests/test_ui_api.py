@@ -149,3 +149,14 @@ def test_upload_then_ask_at_once(ui_rag, tmp_path):
         assert not (tmp_path / "corpus" / "script.sh").exists()
     finally:
         demo.close()
+
+
+def test_feedback_endpoint_rates_the_latest_stored_answer(client, ui_rag):
+    from rag.chats import ChatStore
+
+    ask(client, QUESTION)
+    status, comment = client.predict(-1, "cite the first sentence", api_name="/feedback")
+    assert "\U0001f44e recorded for the latest answer" in status and comment == ""
+    fb = ChatStore.for_settings(ui_rag.settings).feedback()[-1]
+    assert fb["question"] == QUESTION and fb["rating"] == -1 and fb["comment"] == "cite the first sentence"
+    assert fb["answer"]["citations"] and fb["model"] == ui_rag.settings.model
