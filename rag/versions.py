@@ -108,13 +108,16 @@ def swap_current(index_dir: Path, target: str) -> None:
 
 
 def _ours(path: Path, ident: str) -> bool:
+    """A directory this index made: marked with its id, or named with it (a temp dir, or a version
+    being deleted, which may have lost its marker when a crash stopped the deletion half way)."""
     if path.is_symlink() or not path.is_dir():
         return False
+    if path.name.startswith(f".tmp-{ident[:12]}-"):
+        return True
     try:
         return (path / MARKER).read_text(encoding="utf-8").strip() == ident
     except OSError:
-        # a temp dir of ours that a crash left before its marker was written is empty
-        return path.name.startswith(f".tmp-{ident[:12]}-") and not any(path.iterdir())
+        return False
 
 
 def adopt_current(index_dir: Path, ident: str) -> None:
@@ -136,6 +139,10 @@ def sweep(index_dir: Path, ident: str) -> None:
     for p in index_dir.iterdir():
         if p.name.startswith(".tmp-") or (p.name.startswith("v-") and p.name != current):
             if _ours(p, ident):
+                if p.name.startswith("v-"):  # renamed first, so a crash mid-delete leaves a name we know
+                    doomed = p.with_name(f".tmp-{ident[:12]}-old-{p.name}")
+                    os.rename(p, doomed)
+                    p = doomed
                 shutil.rmtree(p, ignore_errors=True)
         elif p.name.startswith(".current-") and p.is_symlink():
             p.unlink()

@@ -118,10 +118,10 @@ def run_index(env, log: Path, index_dir: Path, kill=None, timeout: float = 600) 
 def moment(run: dict, before: str, after_link: str) -> str:
     """Which stage of the build a kill interrupted, from the index directory at that moment."""
     names = run["state"]
+    if after_link != before:  # (an old version being swept is renamed .tmp-<id>-old-v-*: not a write)
+        return "after swap"
     if any(n.startswith(".tmp-") for n in names):
         return "writing"
-    if after_link != before:
-        return "after swap"
     if any(n.startswith("v-") and n != before for n in names):
         return "renamed, before swap"
     return "embedding"
@@ -232,12 +232,17 @@ elif point == "swapped":
 elif point == "sweeping":
     import shutil
     real_rmtree = shutil.rmtree
-    shutil.rmtree = lambda p, **k: (real_rmtree(p, **k), die()) if os.path.basename(p).startswith("v-") else real_rmtree(p, **k)
+    shutil.rmtree = lambda p, **k: (real_rmtree(p, **k), die()) if "-old-v-" in os.path.basename(p) else real_rmtree(p, **k)
+elif point == "half-swept":  # killed while deleting an old version, after its marker file went first
+    import shutil
+    real_rmtree = shutil.rmtree
+    shutil.rmtree = lambda p, **k: (os.unlink(os.path.join(p, ".rag-version")), die()) \
+        if "-old-v-" in os.path.basename(p) else real_rmtree(p, **k)
 ix.build(load_settings(), FakeEmbedder(), log=lambda *_: None)
 """
 
 
-@pytest.mark.parametrize("point", ["writing", "renamed", "linked", "swapped", "sweeping"])
+@pytest.mark.parametrize("point", ["writing", "renamed", "linked", "swapped", "sweeping", "half-swept"])
 def test_sigkill_at_each_step_of_the_swap(tmp_path, tiny_settings, tiny_rag, fake_embedder, point):
     from rag.pipeline import Rag
     from rag.store import open_index
@@ -251,7 +256,7 @@ def test_sigkill_at_each_step_of_the_swap(tmp_path, tiny_settings, tiny_rag, fak
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
     swapped = os.readlink(index_dir / "current") != before
-    assert swapped == (point in ("swapped", "sweeping"))
+    assert swapped == (point in ("swapped", "sweeping", "half-swept"))
     index = open_index(tiny_settings)
     assert ("owls.txt" in index.documents) == swapped
     assert Rag(tiny_settings, embedder=fake_embedder).search("queen bee eggs", k=1)[0].chunk.doc_id == "bees.txt"
