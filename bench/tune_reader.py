@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from rag import answer, reader
+from rag.entities import tag
 from rag.evaluate import contains, evidence, load_gold
+from rag.lexical import tokenize
 from rag.pipeline import Rag
 from rag.question import analyse, answer_phrase, standalone, typed_entity
 
@@ -37,9 +39,9 @@ def features(rag: Rag, g) -> dict:
     stage1 = answer.sentence_score(cos, overlap, answer.W_COSINE) + fixed
     top = np.argsort(-stage1, kind="stable")[:reader.RESCORE]
     q = analyse(q_text)
-    texts = [answer._span_text(index, *units[i]) for i in top]
+    texts = [answer.span_text(index, *units[i]) for i in top]
     alone = reader.embed_alone(rag.embedder, texts) @ qv if texts else np.zeros(0)
-    tags = reader.tag(texts) if texts else []
+    tags = tag(texts) if texts else []
     spans, _ = evidence(g, index.documents) if g.answerable else ([], "")
     out = []
     for j, i in enumerate(top):
@@ -49,7 +51,7 @@ def features(rag: Rag, g) -> dict:
         typed = typed_entity(q, texts[j], tags[j]) is not None
         phrase = answer_phrase(q, texts[j], tags[j])
         ev = f"{unit_hits[i].chunk.title}\n{unit_hits[i].chunk.text}\n{texts[j]}"
-        words = set(reader.tokenize(ev))
+        words = set(tokenize(ev))
         out.append({"pooled": float(cos[i]), "overlap": float(overlap[i]), "fixed": float(fixed[i]),
                     "alone": float(alone[j]), "typed": typed, "rows": (f, l), "vec": vecs[i],
                     "text": texts[j], "phrase": texts[j][phrase[0]:phrase[1]] if phrase else "",

@@ -85,7 +85,7 @@ def unit_features(index: Index, hits: list[Hit], question: str, qv: np.ndarray, 
     cos = vecs @ np.asarray(qv, dtype="float32")
     qtok = set(tokenize(question))
     weight = index.lexical.idf if IDF_OVERLAP else None
-    overlap = np.array([query_overlap(qtok, _span_text(index, f, l), weight) for f, l in units], dtype="float32")
+    overlap = np.array([query_overlap(qtok, span_text(index, f, l), weight) for f, l in units], dtype="float32")
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
     # A heading with the sentence under it ("The Authors" + the bio) is a fine unit.
     headings = heading_mask(index)
@@ -121,7 +121,7 @@ def _author_boost(index: Index, question: str, units: list[tuple[int, int]]) -> 
     for i, (first, last) in enumerate(units):
         doc = index.documents[index.sentences[first][0]]
         author = str(doc.metadata.get("author", "")).strip()
-        if author and author.lower() in _span_text(index, first, last).lower():
+        if author and author.lower() in span_text(index, first, last).lower():
             boost[i] = AUTHOR_BOOST
     return boost
 
@@ -135,7 +135,7 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     if not units:
         return q, []
     top = np.argsort(-(sentence_score(cos, overlap, W_COSINE) + fixed), kind="stable")[:reader.RESCORE]
-    texts = [_span_text(index, *units[i]) for i in top]
+    texts = [span_text(index, *units[i]) for i in top]
     final, typed, tags, alone = reader.rescore(q, texts, cos[top], overlap[top], fixed[top], qv, embedder)
     # the expected answer type orders the units; the refusal threshold sees the score without it
     order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])), kind="stable")
@@ -186,7 +186,7 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
                   short_answer=short, short_answer_span=span, confidence="strong" if strong else "partial")
 
 
-def _span_text(index: Index, first: int, last: int) -> str:
+def span_text(index: Index, first: int, last: int) -> str:
     doc_id, s, _ = index.sentences[first]
     return index.documents[doc_id].text[s:index.sentences[last][2]]
 
