@@ -93,10 +93,10 @@ def cmd_index(args, settings) -> int:
     report = Rag(settings).build(rebuild=args.rebuild, log=lambda m: print(m, file=sys.stderr))
     skipped = f"; {len(report.skipped)} files skipped (below)" if report.skipped else ""
     if not report.changed_anything and not report.embedded and not args.rebuild:
-        print(f"index is up to date: {len(report.unchanged)} documents, {report.chunks} chunks; "
+        print(f"index is up to date: {_n(len(report.unchanged), 'document')}, {report.chunks} chunks; "
               f"nothing embedded{skipped}")
     else:
-        print(f"indexed {len(report.added) + len(report.changed) + len(report.unchanged)} documents "
+        print(f"indexed {_n(len(report.added) + len(report.changed) + len(report.unchanged), 'document')} "
               f"({len(report.added)} added, {len(report.changed)} changed, {len(report.deleted)} deleted, "
               f"{len(report.unchanged)} unchanged): {report.chunks} chunks, {report.embedded} texts embedded "
               f"in {report.seconds:.1f}s{skipped}")
@@ -202,6 +202,15 @@ def _explain(args, rag) -> int:
     return 0
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def quoted(text: str) -> str:
+    """A quote in curly quotes, without doubling the ones it starts or ends with (“…“superpower.””)."""
+    return ("" if text[:1] in "\u201c\"" else "\u201c") + text + ("" if text[-1:] in "\u201d\"" else "\u201d")
+
+
 def format_sources(answer) -> str:
     lines = []
     if answer.notice:
@@ -214,7 +223,7 @@ def format_sources(answer) -> str:
         for c in answer.citations:
             where = f"{visible(c.doc_id)} chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
             lines.append(f"[{c.n}] {visible(c.title)} ({where}, score {c.score:.3f})")
-            lines.append(textwrap.indent(textwrap.fill(f"\u201c{_plain(c.quote)}\u201d", 96), "    "))
+            lines.append(textwrap.indent(textwrap.fill(quoted(_plain(c.quote)), 96), "    "))
     elif answer.hits:
         lines.append("\nClosest passages:")
         for h in answer.hits[:3]:

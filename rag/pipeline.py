@@ -67,6 +67,17 @@ class Rag:
                 self._version = version
             return self._index
 
+    def warm_up(self) -> None:
+        """Load the index, the embedding model and the reader's tagger now, so the first question is as
+        fast as later ones (the app does this before it says it is serving)."""
+        from .entities import nlp
+
+        index = self.index
+        self.embedder.embed_query("warm up")
+        if index.chunks:
+            self.embedder.embed_documents([index.chunks[0].text])
+        nlp()
+
     def build(self, rebuild: bool = False, log=print):
         from .index import build
 

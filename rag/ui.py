@@ -74,8 +74,9 @@ def serve(settings: Settings, expose: bool = False) -> None:
     from .pipeline import Rag
 
     rag = Rag(settings)
-    try:  # load the model and index now so the first question is fast
-        rag.index
+    print("loading the index and models\u2026", flush=True)
+    try:  # load the index, the model and the tagger now so the first question is as fast as later ones
+        rag.warm_up()
     except RagError as e:
         print(f"warning: {e}; the app starts anyway and can index uploads")
     if expose and not auth:

@@ -64,3 +64,21 @@ def test_index_search_ask_end_to_end(tmp_path):
     assert ans["citations"] and all(text[c["start"]:c["end"]] == c["quote"] for c in ans["citations"])
     out = run(["ask", q], env)
     assert "[1]" in out.stdout and "Sources:" in out.stdout
+
+
+def test_counts_and_quotes_read_naturally():
+    from rag.cli import _n, quoted
+
+    assert _n(1, "document") == "1 document" and _n(2, "document") == "2 documents"
+    assert quoted("At its core, it aims at a \u201cmanufacturing superpower.\u201d") == \
+        "\u201cAt its core, it aims at a \u201cmanufacturing superpower.\u201d"
+    assert quoted("\u201cSelf-sufficiency\u201d is the aim.") == "\u201cSelf-sufficiency\u201d is the aim.\u201d"
+    assert quoted("plain") == "\u201cplain\u201d"
+
+
+def test_warm_up_loads_everything_the_first_question_needs(tiny_rag):
+    import rag.entities as entities
+
+    tiny_rag.warm_up()
+    assert entities._nlp is not None and tiny_rag._index is not None
+    assert tiny_rag.embedder.calls[-1:] == [tiny_rag.index.chunks[0].text]  # the document model was run once
