@@ -134,24 +134,31 @@ def score(qrels: dict, run: dict) -> dict[str, float]:
     return ranx_scores(qrels, run, list(METRICS), digits=None)
 
 
-def bench_beir(args, settings: Settings) -> int:
-    """Index the dataset (cached), search every judged query, print the metrics table."""
+def cached_index(settings: Settings, data: Path, corpus: dict, sentences: bool = False):
+    """A `Rag` over the dataset's documents, indexed once into the cache (later runs embed nothing);
+    prints one line on what was built. Dedup 1.0: near-duplicate chunks of different documents must
+    not hide each other here."""
     from .pipeline import Rag
 
+    work = cache_dir(settings, data / "corpus.jsonl", sentences=sentences)
+    write_corpus(corpus, work / "corpus")
+    rag = Rag(settings.replace(corpus_dir=work / "corpus", index_dir=work / "index", index_sentences=sentences,
+                               dedup_threshold=1.0))
+    report = rag.build(log=lambda m: print(m, file=sys.stderr))
+    built = "reused (nothing embedded)" if not report.embedded else f"embedded {report.embedded} texts"
+    print(f"index: {work / 'index'}: {len(corpus)} documents, {report.chunks} chunks"
+          f"{', sentence vectors' if sentences else ''}, {built} in {report.seconds:.1f}s")
+    return rag, report
+
+
+def bench_beir(args, settings: Settings) -> int:
+    """Index the dataset (cached), search every judged query, print the metrics table."""
     data = Path(args.data)
     split = getattr(args, "split", None) or "test"
     corpus, queries, qrels = read_beir(data, args.limit, split)
-    work = cache_dir(settings, data / "corpus.jsonl")
     name = dataset_name(data)
-    write_corpus(corpus, work / "corpus")
-    # dedup 1.0: near-duplicate chunks of different documents must not hide each other here
-    settings = settings.replace(corpus_dir=work / "corpus", index_dir=work / "index", index_sentences=False,
-                                dedup_threshold=1.0)
-    rag = Rag(settings)
-    report = rag.build(log=lambda m: print(m, file=sys.stderr))
-    built = "reused (nothing embedded)" if not report.embedded else f"embedded {report.embedded} texts"
-    print(f"index: {work / 'index'}: {len(corpus)} documents, {report.chunks} chunks, {built} "
-          f"in {report.seconds:.1f}s")
+    rag, report = cached_index(settings, data, corpus)
+    settings = rag.settings
     started = time.perf_counter()
     run = doc_run(rag, queries, settings.mode, ids={file_stem(d): d for d in corpus}, progress=True)
     seconds = time.perf_counter() - started

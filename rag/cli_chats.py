@@ -74,10 +74,11 @@ def cmd_feedback(args, settings) -> int:
     from .feedback import THUMBS, add_candidates
     from .ui_render import visible
 
-    rows = ChatStore.for_settings(settings).feedback(user=None)
+    store = ChatStore.for_settings(settings)
+    rows = store.feedback(user=None)
     if args.action == "list":
         if not rows:
-            print(f"no feedback in {ChatStore.for_settings(settings).path}")
+            print(f"no feedback in {store.path}")
         for f in rows:
             note = f"  \u2014 {visible(f['comment'])[:80]}" if f["comment"] else ""
             print(f"{f['id']:>5}  {THUMBS[f['rating']]}  {f['created'][:16].replace('T', ' ')}  conversation "

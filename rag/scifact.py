@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from .beir import bench_beir, cache_dir, file_stem, read_beir, write_corpus
+from .beir import bench_beir, cached_index, file_stem, read_beir, write_corpus  # noqa: F401 (write_corpus: public)
 from .config import Settings
 from .errors import RagError
 
@@ -122,21 +122,12 @@ def run_rationales(rag, claims: dict) -> tuple[dict, dict]:
 
 
 def bench_rationales(args, settings: Settings) -> int:
-    from .pipeline import Rag
-
     data = Path(args.data)
     split = getattr(args, "split", None) or "test"
     claims = read_rationales(data, split, args.limit)
     corpus, _, _ = read_beir(data)
-    work = cache_dir(settings, data / "corpus.jsonl", sentences=True)
-    write_corpus(corpus, work / "corpus")
-    settings = settings.replace(corpus_dir=work / "corpus", index_dir=work / "index", index_sentences=True,
-                                dedup_threshold=1.0)
-    rag = Rag(settings)
-    report = rag.build(log=lambda m: print(m, file=sys.stderr))
-    built = "reused (nothing embedded)" if not report.embedded else f"embedded {report.embedded} texts"
-    print(f"index: {work / 'index'}: {len(corpus)} abstracts, {report.chunks} chunks, sentence vectors, {built} "
-          f"in {report.seconds:.1f}s")
+    rag, report = cached_index(settings, data, corpus, sentences=True)
+    settings = rag.settings
     summary, records = run_rationales(rag, claims)
     print(f"SciFact rationales, {split} split, {summary['claims']} claims, mode {settings.mode}, "
           f"model {settings.model}, backend {settings.backend}")
