@@ -34,7 +34,6 @@ from .types import Answer, Hit
 W_COSINE = 0.7
 RANK_PRIOR = 0.2
 PAIR_COST = 0.02  # a two-sentence answer must beat a one-sentence one by this much
-IDF_OVERLAP = True  # question words shared with a sentence count by their rarity in the corpus
 STRONG_MARGIN = 0.1  # "strong support": this far above the refusal threshold, with the expected answer type
 
 
@@ -84,8 +83,9 @@ def unit_features(index: Index, hits: list[Hit], question: str, qv: np.ndarray, 
     vecs = np.stack(vecs)
     cos = vecs @ np.asarray(qv, dtype="float32")
     qtok = set(tokenize(question))
-    weight = index.lexical.idf if IDF_OVERLAP else None
-    overlap = np.array([query_overlap(qtok, span_text(index, f, l), weight) for f, l in units], dtype="float32")
+    # question words shared with a sentence count by their rarity in the corpus (idf)
+    overlap = np.array([query_overlap(qtok, span_text(index, f, l), index.lexical.idf) for f, l in units],
+                       dtype="float32")
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
     # A heading with the sentence under it ("The Authors" + the bio) is a fine unit.
     headings = heading_mask(index)
@@ -145,6 +145,13 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
                for j in order]
 
 
+def refusal_gap(index: Index, q, scored: list, threshold: float) -> str:
+    """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q)."""
+    unknown = [t for t in q.specific if not index.lexical.knows(t)]
+    return reader.evidence_gap(q, scored[0][7], [it[5] for it in scored], unknown,
+                               scored[0][3] >= threshold + STRONG_MARGIN)
+
+
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
                       threshold: float, max_sentences: int = 3, embedder=None) -> Answer:
     """Answer from the best-scoring sentences with a short answer phrase first, or refuse when the
@@ -153,8 +160,7 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     if not scored:
         return refusal(question, hits)
     best = scored[0]
-    unknown = [t for t in q.specific if not index.lexical.knows(t)]
-    gap = reader.evidence_gap(q, best[7], [it[5] for it in scored], unknown, best[3] >= threshold + STRONG_MARGIN)
+    gap = refusal_gap(index, q, scored, threshold)
     if best[3] < threshold or gap:
         return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
     chosen, used = [best], set(range(best[0], best[1] + 1))

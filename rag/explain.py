@@ -10,10 +10,9 @@ is the one `rag ask` gives; explaining never changes it.
 
 from __future__ import annotations
 
-from .answer import STRONG_MARGIN, ranked
+from .answer import ranked, refusal_gap
 from .gold import contains, evidence
 from .question import analyse
-from .reader import evidence_gap
 
 STAGES = ("coverage", "retrieval", "ranking", "reader", "refusal", "none")
 COMMON_SHARE = 0.5  # a word in more than half of the chunks is too common to tell passages apart
@@ -49,9 +48,7 @@ def explain(rag, question: str, history=(), gold=None, k: int | None = None, mod
     reader = [{"text": u[7][:300], "score": round(u[3], 4), "answer_type_entity": u[7][u[5][0]:u[5][1]] if u[5] else "",
                **{key: round(v, 4) for key, v in u[8].items()}} for u in units[:SHOWN]]
     best = units[0][3] if units else None
-    strong = best is not None and best >= s.refusal_threshold + STRONG_MARGIN
-    gap = evidence_gap(q, units[0][7], [u[5] for u in units], [t for t in q.specific if not lex.knows(t)],
-                       strong) if units else "no candidate sentences"
+    gap = refusal_gap(index, q, units, s.refusal_threshold) if units else "no candidate sentences"
     out = {"question": {"asked": answer.question, "standalone": standalone, "answer_type": q.kind,
                         "content_terms": sorted(q.terms), "not_in_corpus": absent, "too_common": common},
            "retrieval": {"rankings": rankings,

@@ -219,5 +219,4 @@ def _with_notices(answer: Answer, *notices: str) -> Answer:
 
 
 def _llm_final(answer: Answer, standalone: str, *notices: str) -> Answer:
-    return replace(_with_notices(answer, *notices, answer.notice), backend="llm", standalone_question=standalone,
-                   short_answer="", short_answer_span=None, confidence="")
+    return replace(_with_notices(answer, *notices, answer.notice), backend="llm", standalone_question=standalone)

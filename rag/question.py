@@ -44,6 +44,7 @@ class Question:
     terms: frozenset[str]  # stemmed content words
     specific: frozenset[str]  # stemmed names and numbers
     nouns: frozenset[str]  # stemmed nouns and names: what the question is about
+    wh: str = ""  # the stemmed noun a "which X" / "what kind of X" question asks about (wh_noun)
 
     @property
     def labels(self) -> set[str]:
@@ -70,7 +71,7 @@ def analyse(question: str) -> Question:
         if pos in ("NOUN", "PROPN"):
             nouns.update(words)
     return Question(question, answer_kind(question), frozenset(terms or tokenize(question)), frozenset(specific),
-                    frozenset(nouns))
+                    frozenset(nouns), wh_noun(question))
 
 
 # ---- the phrase that answers it
@@ -91,12 +92,12 @@ def wh_noun(question: str) -> str:
 
 def _novel(q: Question, text: str) -> bool:
     """Whether a phrase says something the question does not already say (its wh-noun aside)."""
-    words = set(tokenize(text)) - {wh_noun(q.text)}
+    words = set(tokenize(text)) - {q.wh}
     return bool(words) and len(words & q.terms) / len(words) < 0.5
 
 
 def _anchors(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
-    return [(s, e) for s, e, _pos in tagged.tokens if set(tokenize(text[s:e])) & (q.terms - {wh_noun(q.text)})]
+    return [(s, e) for s, e, _pos in tagged.tokens if set(tokenize(text[s:e])) & (q.terms - {q.wh})]
 
 
 def _after(anchors: list[tuple[int, int]], s: int, e: int) -> int:
@@ -159,7 +160,7 @@ def answer_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | N
         return span
     if not phrases:
         return None
-    anchors, wh = _anchors(q, text, tagged), wh_noun(q.text)
+    anchors, wh = _anchors(q, text, tagged), q.wh
     return min(phrases, key=lambda p: (wh not in tokenize(text[p[0]:p[1]]) if wh else 0, _after(anchors, *p), p[0]))
 
 
@@ -181,13 +182,13 @@ _NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z
 MAX_REFERENTS = 8
 
 
-def referents(question: str, answer: str) -> list[tuple[str, str]]:
+def referents(prev: Question, answer: str) -> list[tuple[str, str]]:
     """(text, entity label or "") of what the previous turn was about, most likely first. When it
     asked for a kind of thing ("which city", "what kind of race", "who", "when") its answer phrase
     comes first: the answer is what "it" means next. Otherwise its own subject does: the names in it
     (capitalised runs such as "Made in China 2025", then entities), its noun phrases, then the answer."""
+    question = prev.text
     q_tag, a_tag = tag([question, answer])
-    prev = analyse(question)
     said: list[tuple[str, str]] = []
     phrase = answer_phrase(prev, answer, a_tag)
     if phrase is not None:
@@ -200,7 +201,7 @@ def referents(question: str, answer: str) -> list[tuple[str, str]]:
             asked.append((name, next((lb for s, e, lb in q_tag.entities if question[s:e] in name), "")))
     asked += [(question[s:e], label) for s, e, label in q_tag.entities]
     asked += [(question[s:e], "") for s, e in q_tag.phrases if not _WH.match(question[s:e]) and tokenize(question[s:e])]
-    first = said + asked if (prev.labels or wh_noun(question)) else asked + said
+    first = said + asked if (prev.labels or prev.wh) else asked + said
     return list(dict.fromkeys(first))
 
 
@@ -219,8 +220,9 @@ def standalone(question: str, history) -> str:
     prev_q, prev_a = previous[-1]
     short = str(getattr(prev_a, "short_answer", "") or "")
     prev_a = str(getattr(prev_a, "text", prev_a) or "")
-    found = referents(str(prev_q), prev_a)
-    if short and (analyse(str(prev_q)).labels or wh_noun(str(prev_q))):
+    prev = analyse(str(prev_q))
+    found = referents(prev, prev_a)
+    if short and (prev.labels or prev.wh):
         found.insert(0, (short, ""))
     if not found:
         return f"{question} ({prev_q})"
