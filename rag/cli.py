@@ -89,14 +89,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_index(args, settings) -> int:
     from .pipeline import Rag
+    from .ui_render import counted
 
     report = Rag(settings).build(rebuild=args.rebuild, log=lambda m: print(m, file=sys.stderr))
     skipped = f"; {len(report.skipped)} files skipped (below)" if report.skipped else ""
     if not report.changed_anything and not report.embedded and not args.rebuild:
-        print(f"index is up to date: {_n(len(report.unchanged), 'document')}, {report.chunks} chunks; "
+        print(f"index is up to date: {counted(len(report.unchanged), 'document')}, {report.chunks} chunks; "
               f"nothing embedded{skipped}")
     else:
-        print(f"indexed {_n(len(report.added) + len(report.changed) + len(report.unchanged), 'document')} "
+        print(f"indexed {counted(len(report.added) + len(report.changed) + len(report.unchanged), 'document')} "
               f"({len(report.added)} added, {len(report.changed)} changed, {len(report.deleted)} deleted, "
               f"{len(report.unchanged)} unchanged): {report.chunks} chunks, {report.embedded} texts embedded "
               f"in {report.seconds:.1f}s{skipped}")
@@ -200,10 +201,6 @@ def _explain(args, rag) -> int:
     for c in a["citations"]:
         print(f"[{c['n']}] {visible(c['title'])} ({visible(c['doc_id'])} chars {c['start']}-{c['end']})")
     return 0
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def quoted(text: str) -> str:

@@ -240,13 +240,14 @@ def render_corpus(manifest: dict | None, error: str = "") -> str:
         for d in docs)
     total = sum(int(d.get("chunks", 0)) for d in docs)
     when = esc(_stamp(manifest.get("built_at", "")))
-    return (f'<div class="corpus"><div class="panel-title">{_n(len(docs), "document")}, {_n(total, "chunk")} '
+    return (f'<div class="corpus"><div class="panel-title">{counted(len(docs), "document")}, {counted(total, "chunk")} '
             f"\u00b7 last indexed {when}</div>"
             '<table class="table"><thead><tr><th>Title</th><th>File</th><th class="num">Chunks</th>'
             f"<th>Indexed at</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
-def _n(count: int, noun: str) -> str:
+def counted(count: int, noun: str) -> str:
+    """"1 document", "2 documents"."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

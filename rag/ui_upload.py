@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from .errors import RagError
-from .ui_render import safe_upload_name
+from .ui_render import counted, safe_upload_name
 
 _UPLOAD_LOCK = threading.Lock()  # one re-index at a time from this app
 
@@ -43,7 +43,7 @@ def add_document(rag, path, name: str | None = None) -> str:
     if entry is None:
         reason = next((s.reason for s in report.skipped if s.path == name), "it was skipped")
         raise RagError(f"{name} was saved but not indexed ({reason})")
-    chunks = f"{entry['chunks']} chunk{'' if entry['chunks'] == 1 else 's'}"
+    chunks = counted(entry["chunks"], "chunk")
     renamed = "" if name == wanted else f" ({wanted} already holds a different document)"
     return f"Added {name}{renamed}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
 

@@ -67,9 +67,10 @@ def test_index_search_ask_end_to_end(tmp_path):
 
 
 def test_counts_and_quotes_read_naturally():
-    from rag.cli import _n, quoted
+    from rag.cli import quoted
+    from rag.ui_render import counted
 
-    assert _n(1, "document") == "1 document" and _n(2, "document") == "2 documents"
+    assert counted(1, "document") == "1 document" and counted(2, "document") == "2 documents"
     assert quoted("At its core, it aims at a \u201cmanufacturing superpower.\u201d") == \
         "\u201cAt its core, it aims at a \u201cmanufacturing superpower.\u201d"
     assert quoted("\u201cSelf-sufficiency\u201d is the aim.") == "\u201cSelf-sufficiency\u201d is the aim.\u201d"
