@@ -18,7 +18,7 @@ def _settings_flags() -> argparse.ArgumentParser:
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")
         group.add_argument(flag, dest=f"set_{f.name}", default=None, metavar=f.name.upper(),
-                           help=argparse.SUPPRESS if f.name in ("auth_password", "llm_api_key") else None)
+                           help=argparse.SUPPRESS if f.name in ("auth_password", "llm_api_key", "api_token") else None)
     return parent
 
 
@@ -40,8 +40,9 @@ def parser() -> argparse.ArgumentParser:
                         help="number of passages, 1..100 (same as --top-k; default: top_k setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("verify", parents=[common], help="check every index file against its checksum")
-    sv = sub.add_parser("serve", parents=[common], help="start the chat app on 127.0.0.1")
+    sv = sub.add_parser("serve", parents=[common], help="start the chat app and the HTTP API on 127.0.0.1")
     sv.add_argument("--expose", action="store_true", help="allow binding a non-loopback --host")
+    sv.add_argument("--allow-embed", action="store_true", help="let other sites frame the app (no frame-ancestors)")
     ev = sub.add_parser("eval", parents=[common], help="score retrieval and answers on eval/gold.jsonl")
     ev.add_argument("--check", action="store_true", help="fail if metrics fall below eval/baseline.json")
     ev.add_argument("--update-baseline", action="store_true", help="rewrite eval/baseline.json")
@@ -245,9 +246,9 @@ def cmd_verify(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    from .ui import serve
+    from .server import serve
 
-    serve(settings, expose=args.expose)
+    serve(settings, expose=args.expose, allow_embed=args.allow_embed)
     return 0
 
 

@@ -66,6 +66,7 @@ class Settings:
     upload_max_mb: int = 20
     auth_user: str = ""
     auth_password: str = ""
+    api_token: str = ""  # with a login set, the HTTP API also accepts `Authorization: Bearer <token>`
     log_file: Path | str = ""  # `rag serve` also logs here ("" = stderr only)
     max_doc_chars: int = 10_000_000  # a file extracting to more text than this is skipped (PDF bombs)
     data_dir: Path = Path("data")  # chat history and feedback (chats.sqlite3)
@@ -159,7 +160,8 @@ def _coerce_all(values: dict) -> dict:
 
 
 # Not tuning: paths, secrets and server options. Everything else is recorded with eval reports and feedback.
-_NOT_TUNING = ("llm_api_key", "auth_user", "auth_password", "host", "port", "upload_max_mb", "max_question_chars")
+_NOT_TUNING = ("llm_api_key", "auth_user", "auth_password", "api_token", "host", "port", "upload_max_mb",
+               "max_question_chars")
 
 
 def tuning(s: Settings) -> dict:

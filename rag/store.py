@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .errors import RagError, why
+from .errors import IndexBusy, RagError, why
 from .lexical import Lexical
 from .manifest import (REBUILD, shown, UPDATED_BY_BUILD, check_compatible, check_files, fingerprint, out_of_step,
                        probe_rows, read_manifest)
@@ -102,7 +102,7 @@ def open_index(settings: Settings, load_vectors: bool = False, for_build: bool =
             if _current(root) == path:
                 raise
         # else: a build swapped in a new version (and swept this one) while we read it; read the new one
-    raise RagError(f"{root}/ kept changing while it was read; wait for `rag index` to finish and try again")
+    raise IndexBusy(f"{root}/ kept changing while it was read; wait for `rag index` to finish and try again")
 
 
 def _current(root: Path) -> Path:
@@ -111,7 +111,7 @@ def _current(root: Path) -> Path:
     if not link.exists():
         if link.is_symlink():
             raise RagError(f"{link} points to {os.readlink(link)}, which is missing; {REBUILD}")
-        raise RagError(f"no index in {root.absolute()}/; run `rag index` first")
+        raise IndexBusy(f"no index in {root.absolute()}/; run `rag index` first")
     return link.resolve()
 
 

@@ -19,7 +19,7 @@ from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, render_chat,
 from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
 from .ui_upload import add_document
 
-__all__ = ["add_document", "build_app", "launch", "respond", "serve"]
+__all__ = ["add_document", "build_app", "launch", "respond"]  # `rag serve` itself: server.py
 
 log = logging.getLogger(__name__)
 REPORTS_DIR = Path("eval/reports")
@@ -66,38 +66,21 @@ def configure_logging(settings: Settings) -> list[logging.Handler]:
     return handlers
 
 
-def serve(settings: Settings, expose: bool = False) -> None:
-    """Start the app on settings.host:settings.port and block until interrupted."""
-    check_host(settings.host, expose)
-    auth = auth_pair(settings)
-    configure_logging(settings)
-    from .pipeline import Rag
-
-    rag = Rag(settings)
-    print("loading the index and models\u2026", flush=True)
-    try:  # load the index, the model and the tagger now so the first question is as fast as later ones
-        rag.warm_up()
-    except RagError as e:
-        print(f"warning: {e}; the app starts anyway and can index uploads")
-    if expose and not auth:
-        print("warning: serving beyond this machine without a login; set RAG_AUTH_USER and RAG_AUTH_PASSWORD")
-    demo = build_app(rag)
-    url = launch(demo, settings, auth=auth)
-    print(f"Serving {url} ({'exposed on ' + settings.host if expose else 'this machine only'}"
-          f"{', login required' if auth else ''}); press Ctrl+C to stop", flush=True)
-    demo.block_thread()
-
-
-def launch(demo, settings: Settings, auth: tuple[str, str] | None = None) -> str:
-    """Start the server in the background on the checked host, with nothing external; returns its URL.
+def launch(demo, settings: Settings, auth: tuple[str, str] | None = None, allow_embed: bool = False) -> str:
+    """Start the app alone (no JSON API; `rag serve` uses server.py) in the background on the checked host,
+    with nothing external and the security headers of web.py; returns its URL.
     A login (user, password) is checked in constant time with back-off per client (ui_auth.py)."""
-    check, app_kwargs = None, None
-    if auth:
-        from starlette.middleware import Middleware
+    from starlette.middleware import Middleware
 
+    from .web import SecurityHeaders
+
+    check, middleware = None, [Middleware(SecurityHeaders, allow_embed=allow_embed)]
+    if auth:
         from .ui_auth import ClientAddress, LoginGuard
 
-        check, app_kwargs = LoginGuard(*auth).check, {"middleware": [Middleware(ClientAddress)]}
+        check = LoginGuard(*auth).check
+        middleware.append(Middleware(ClientAddress))
+    app_kwargs = {"middleware": middleware}
     try:
         _, url, _ = demo.launch(
             server_name=settings.host, server_port=settings.port, share=False, auth=check, app_kwargs=app_kwargs,

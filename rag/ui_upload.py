@@ -14,6 +14,11 @@ _UPLOAD_LOCK = threading.Lock()  # one re-index at a time from this app
 
 def add_document(rag, path, name: str | None = None) -> str:
     """Copy an uploaded file into corpus_dir under a safe name and re-index; returns a status line."""
+    return store_document(rag, path, name)[2]
+
+
+def store_document(rag, path, name: str | None = None) -> tuple[str, bool, str]:
+    """`add_document`, returning (the name it is stored under, whether it was added, the status line)."""
     from .load import LoadError, parse_bytes
 
     src = Path(path)
@@ -34,7 +39,7 @@ def add_document(rag, path, name: str | None = None) -> str:
     with _UPLOAD_LOCK:
         name, same = _free_name(corpus, name, data)
         if same:
-            return f"{name} is already in the corpus with the same content; nothing was added."
+            return name, False, f"{name} is already in the corpus with the same content; nothing was added."
         tmp = corpus / f".upload-{uuid.uuid4().hex}"  # hidden, so a concurrent index run skips it
         shutil.copyfile(src, tmp)
         os.replace(tmp, corpus / name)
@@ -45,7 +50,7 @@ def add_document(rag, path, name: str | None = None) -> str:
         raise RagError(f"{name} was saved but not indexed ({reason})")
     chunks = counted(entry["chunks"], "chunk")
     renamed = "" if name == wanted else f" ({wanted} already holds a different document)"
-    return f"Added {name}{renamed}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
+    return name, True, f"Added {name}{renamed}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
 
 
 def _free_name(corpus: Path, name: str, data: bytes) -> tuple[str, bool]:
@@ -63,3 +68,24 @@ def _free_name(corpus: Path, name: str, data: bytes) -> tuple[str, bool]:
         except OSError:
             pass
     raise RagError(f"too many files named like {name} in the corpus; rename the upload")
+
+
+def remove_document(rag, doc_id: str) -> str:
+    """Delete an indexed document's file from corpus_dir and re-index; returns a status line.
+    Only ids in the index are accepted, and only files inside corpus_dir are ever removed."""
+    from .errors import NotFound
+
+    if doc_id not in {d["id"] for d in rag.index.manifest["documents"]}:
+        raise NotFound(f"unknown document: {doc_id[:200]}")
+    corpus = Path(rag.settings.corpus_dir).resolve()
+    target = (corpus / doc_id).resolve()
+    if corpus not in target.parents:
+        raise NotFound(f"unknown document: {doc_id[:200]}")
+    with _UPLOAD_LOCK:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            pass  # removed by hand since the last index run: re-indexing drops it
+        report = rag.build(log=lambda *_: None)
+    left = counted(len(rag.index.manifest["documents"]), "document")
+    return f"Deleted {doc_id}: {left} left, re-indexed in {report.seconds:.1f}s."

@@ -22,7 +22,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import RagError, why
+from .errors import IndexBusy, RagError, why
 from .manifest import MARKER
 
 CURRENT = "current"
@@ -38,7 +38,7 @@ def locked(index_dir: Path):
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise RagError(f"another `rag index` is already updating {index_dir}/; wait for it to finish") from None
+        raise IndexBusy(f"another `rag index` is already updating {index_dir}/; wait for it to finish") from None
     try:
         yield
     finally:
