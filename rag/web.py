@@ -11,12 +11,13 @@ import binascii
 import hmac
 import json
 
-# What gradio's own front end needs from its own origin: inline styles (svelte sets style attributes),
-# its inline bootstrap script and `new Function` for js_on_load snippets, data:/blob: images and
-# workers, and its websocket / server-sent events (connect-src 'self' covers ws: on this origin).
+# Only this origin, and only what gradio's front end needs from it (tried in Chromium, tests/test_api_browser.py):
+# its inline bootstrap scripts ('unsafe-inline': they embed per-request config, so no fixed hash), `new Function`
+# for js_on_load snippets ('unsafe-eval'), inline styles (svelte style attributes), data:/blob: images; its
+# websocket and server-sent events are covered by connect-src 'self'. Nothing else: no font, frame or object.
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: blob:; font-src 'self' data:; media-src 'self' data: blob:; connect-src 'self'; "
-       "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'")
+       "img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'")
 
 
 def security_headers(allow_embed: bool = False) -> list[tuple[bytes, bytes]]:

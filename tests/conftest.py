@@ -145,6 +145,17 @@ def ui_url(ui_rag):
     demo.close()
 
 
+@pytest.fixture(scope="module")
+def api_server(ui_rag, tmp_path_factory):
+    """`rag serve` (app + JSON API) in a subprocess over a copy of ui_rag's corpus and index, one per test
+    module (uploads change the copy); uploads limited to 1 MB so the 413 case is cheap."""
+    from apiserver import serve_copy
+
+    served = serve_copy(ui_rag, tmp_path_factory.mktemp("api"), free_port(), args=["--upload-max-mb", "1"])
+    yield served
+    served.stop()
+
+
 class FakeGenerator:
     """Scripted chat model: each `stream` call plays the next reply in small pieces.
 
