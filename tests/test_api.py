@@ -201,3 +201,38 @@ def _sample_answer_keys():
     from rag.types import Answer
 
     return list(Answer(question="q", text="t", citations=()).to_dict())
+
+
+def test_login_token_no_index_and_allow_embed(tmp_path):
+    """A server with a login and an API token, no index yet, and --allow-embed (started in seconds: no model load)."""
+    import base64
+
+    from apiserver import start
+    from conftest import free_port
+    from gradio_client import Client
+
+    (tmp_path / "corpus").mkdir()
+    served = start(tmp_path / "corpus", tmp_path / "index", free_port(), tmp_path, args=["--allow-embed"],
+                   env={"RAG_AUTH_USER": "ann", "RAG_AUTH_PASSWORD": "s3cret", "RAG_API_TOKEN": "tok-123"})
+    try:
+        assert "login required" in served.banner and "this machine only" in served.banner
+        with httpx.Client(base_url=served.url, timeout=30) as c:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer"},
+                            {"Authorization": "Basic " + base64.b64encode(b"ann:wrong").decode()},
+                            {"Authorization": "Basic !!"}):
+                r = c.get("/api/v1/health", headers=headers)
+                assert "authentication required" in error_of(r, 401)
+                assert r.headers["www-authenticate"].startswith("Basic")
+            assert error_of(c.get("/api/v1/openapi.json"), 401)  # the schema too
+            assert c.get("/config").status_code == 401  # the app keeps its own login
+            for auth in ({"auth": ("ann", "s3cret")}, {"headers": {"Authorization": "Bearer tok-123"}}):
+                health = c.get("/api/v1/health", **auth)
+                assert health.status_code == 200 and health.json()["status"] == "no index"
+                assert "run `rag index` first" in health.json()["detail"]
+                assert "run `rag index` first" in error_of(c.post("/api/v1/search", json={"question": QUESTION},
+                                                                  **auth), 503)
+                assert_secure_headers(health, embed=True)
+            assert_secure_headers(c.get("/", follow_redirects=False), embed=True)
+        Client(served.url, auth=("ann", "s3cret"), verbose=False)  # the app's login still works when mounted
+    finally:
+        served.stop()
