@@ -236,3 +236,40 @@ def test_login_token_no_index_and_allow_embed(tmp_path):
         Client(served.url, auth=("ann", "s3cret"), verbose=False)  # the app's login still works when mounted
     finally:
         served.stop()
+
+
+def readme_curl_lines() -> list[str]:
+    """The curl lines of the README block that starts with `# with rag serve running`."""
+    from apiserver import ROOT
+
+    blocks = re.findall(r"```bash\n(# with rag serve running.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) == 1, "README.md needs one ```bash block starting with '# with rag serve running'"
+    return [line for line in blocks[0].splitlines() if line.startswith("curl ")]
+
+
+def test_readme_curl_examples_run_against_a_live_server(api_server, tmp_path):
+    import subprocess
+
+    lines = readme_curl_lines()
+    (tmp_path / "notes.md").write_text("# Notes\n\nThe pilot plant in Tianjin opened in 2019.\n")
+    out = {}
+    for line in lines:
+        cmd = line.replace("http://127.0.0.1:7860/", api_server.url)
+        assert cmd != line, f"the README example should use http://127.0.0.1:7860/: {line}"
+        run = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, (line, run.stderr)
+        kind = ("stream" if "event-stream" in line else "upload" if "-F " in line else "delete" if "DELETE" in line
+                else line.split("/api/v1/", 1)[1].split()[0].rstrip("'"))
+        out[kind] = run.stdout
+    assert set(out) == {"health", "search", "ask", "stream", "collections", "upload",
+                        "collections/default/documents", "delete"}, set(out)
+    assert json.loads(out["health"])["status"] == "ok"
+    assert len(json.loads(out["search"])["passages"]) == 3
+    answer = json.loads(out["ask"])
+    assert "2015" in answer["short_answer"] and answer["citations"]
+    assert sse_events(out["stream"])[-1] == ("answer", answer)
+    assert json.loads(out["collections"])[0]["name"] == "default"
+    assert json.loads(out["upload"])["document"] == "notes.md"
+    assert "notes.md" in [d["id"] for d in json.loads(out["collections/default/documents"])]
+    assert json.loads(out["delete"])["deleted"] == "notes.md"
+    assert not (api_server.corpus_dir / "notes.md").exists()
