@@ -36,6 +36,7 @@ def create_api(rag) -> FastAPI:
                   redoc_url=None, description="Search and ask the indexed documents; answers cite exact spans.")
     add_error_handlers(api)
     s = rag.settings
+    api.add_middleware(UploadLimit, max_bytes=s.upload_max_mb * 2**20)
 
     @api.get(f"{V1}/health", response_model=Health, tags=["status"])
     def health():
@@ -129,6 +130,24 @@ def create_api(rag) -> FastAPI:
 
     api.openapi = lambda: openapi_with_errors(api, COMMON)
     return api
+
+
+class UploadLimit:
+    """ASGI middleware: an upload whose declared length is over the limit is a 413 before its body is read."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(V1 + "/collections/"):
+            length = dict(scope.get("headers", [])).get(b"content-length", b"0")
+            if length.isdigit() and int(length) > self.max_bytes + 2**16:  # room for the multipart framing
+                limit = self.max_bytes // 2**20
+                response = JSONResponse({"error": f"the upload is {int(length) / 2**20:.1f} MB, over the {limit} MB "
+                                                  "upload limit; split it or raise RAG_UPLOAD_MAX_MB"}, status_code=413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def check_scope(collections: list[str], filters: dict) -> None:
