@@ -81,11 +81,16 @@ def remove_document(rag, doc_id: str) -> str:
     target = (corpus / doc_id).resolve()
     if corpus not in target.parents:
         raise NotFound(f"unknown document: {doc_id[:200]}")
+    if not target.is_file():
+        raise NotFound(f"{doc_id[:200]} is in the index but no longer in {corpus}/; run `rag index` to drop it")
     with _UPLOAD_LOCK:
+        aside = target.with_name(f".delete-{uuid.uuid4().hex}")  # hidden: the build below no longer sees it
+        os.replace(target, aside)
         try:
-            target.unlink()
-        except FileNotFoundError:
-            pass  # removed by hand since the last index run: re-indexing drops it
-        report = rag.build(log=lambda *_: None)
+            report = rag.build(log=lambda *_: None)
+        except BaseException:  # the index still lists it: put the file back, nothing is lost
+            os.replace(aside, target)
+            raise
+        aside.unlink()
     left = counted(len(rag.index.manifest["documents"]), "document")
     return f"Deleted {doc_id}: {left} left, re-indexed in {report.seconds:.1f}s."

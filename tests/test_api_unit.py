@@ -116,3 +116,18 @@ def test_serve_checks_before_loading_anything(tiny_settings):
         taken.listen()
         with pytest.raises(RagError, match="cannot listen on 127.0.0.1:.*pass a free --port"):
             bind("127.0.0.1", taken.getsockname()[1])
+
+
+def test_a_delete_that_cannot_be_indexed_loses_nothing(client, tiny_rag):
+    from rag.versions import locked
+
+    corpus = tiny_rag.settings.corpus_dir
+    with locked(tiny_rag.settings.index_dir):  # another build holds the index: 503, the file stays
+        r = client.delete("/api/v1/collections/default/documents/tea.txt")
+    assert r.status_code == 503 and (corpus / "tea.txt").is_file()
+    for name in ("solar.md", "bees.txt", "rome.html"):
+        assert client.delete(f"/api/v1/collections/default/documents/{name}").status_code == 200
+    last = client.delete("/api/v1/collections/default/documents/tea.txt")  # an empty corpus cannot be indexed
+    assert last.status_code == 400 and "no indexable documents" in last.json()["error"]
+    assert sorted(p.name for p in corpus.iterdir()) == ["tea.txt"]  # back in place, no hidden leftovers
+    assert [d["id"] for d in client.get("/api/v1/collections/default/documents").json()] == ["tea.txt"]
