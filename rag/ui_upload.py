@@ -43,7 +43,11 @@ def store_document(rag, path, name: str | None = None) -> tuple[str, bool, str]:
         tmp = corpus / f".upload-{uuid.uuid4().hex}"  # hidden, so a concurrent index run skips it
         shutil.copyfile(src, tmp)
         os.replace(tmp, corpus / name)
-        report = rag.build(log=lambda *_: None)
+        try:
+            report = rag.build(log=lambda *_: None)
+        except BaseException:  # not indexed (e.g. another `rag index` holds the lock): take it out, so a retry adds it
+            os.unlink(corpus / name)
+            raise
     entry = next((d for d in rag.index.manifest["documents"] if d["id"] == name), None)
     if entry is None:
         reason = next((s.reason for s in report.skipped if s.path == name), "it was skipped")

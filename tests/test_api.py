@@ -152,7 +152,10 @@ def test_index_locked_by_another_build_is_503(api, api_server):
         message = error_of(api.post("/api/v1/collections/default/documents",
                                     files={"file": ("later.md", b"# Later\n\nIndexed later.\n")}), 503)
     assert "already updating" in message
-    (api_server.corpus_dir / "later.md").unlink()  # saved; the next index run would have picked it up
+    assert not (api_server.corpus_dir / "later.md").exists()  # not half-added: a retry adds it
+    retry = api.post("/api/v1/collections/default/documents", files={"file": ("later.md", b"# Later\n\nIndexed later.\n")})
+    assert retry.status_code == 201 and retry.json()["added"]
+    assert api.delete("/api/v1/collections/default/documents/later.md").status_code == 200
 
 
 CSP_DIRECTIVES = {"default-src 'self'", "connect-src 'self'", "object-src 'none'", "frame-ancestors 'none'"}
