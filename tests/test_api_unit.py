@@ -131,3 +131,15 @@ def test_a_delete_that_cannot_be_indexed_loses_nothing(client, tiny_rag):
     assert last.status_code == 400 and "no indexable documents" in last.json()["error"]
     assert sorted(p.name for p in corpus.iterdir()) == ["tea.txt"]  # back in place, no hidden leftovers
     assert [d["id"] for d in client.get("/api/v1/collections/default/documents").json()] == ["tea.txt"]
+
+
+def test_the_command_line_does_not_import_the_web_stack():
+    import subprocess
+    import sys
+
+    from apiserver import ROOT
+
+    code = ("import sys, rag, rag.cli; rag.cli.parser().parse_args(['serve', '--allow-embed']); "
+            "print(sorted(m for m in ('fastapi', 'gradio', 'uvicorn', 'starlette', 'pydantic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
