@@ -16,8 +16,8 @@ class Error(BaseModel):
 
 
 class Turn(BaseModel):
-    question: str
-    answer: str = Field("", description="the answer text given to that question")
+    question: str = Field(max_length=100_000)
+    answer: str = Field("", max_length=100_000, description="the answer text given to that question")
 
 
 class SearchRequest(BaseModel):
