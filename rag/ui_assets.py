@@ -35,6 +35,18 @@ const focus = () => {
 watch('value', () => requestAnimationFrame(focus));
 """
 
+# After the chat changes, scroll every scrolling box around it to the end, so the newest message
+# is in view however long the conversation has grown (gradio's own autoscroll missed it).
+SCROLL_JS = """
+const toEnd = () => {
+  for (let box = element; box && box !== document.body; box = box.parentElement) {
+    const y = getComputedStyle(box).overflowY;
+    if ((y === 'auto' || y === 'scroll') && box.scrollHeight > box.clientHeight + 1) box.scrollTop = box.scrollHeight;
+  }
+};
+watch('value', () => requestAnimationFrame(toEnd));
+"""
+
 CSS = """
 .gradio-container {max-width: 1400px !important}
 #chat {min-height: 430px}
@@ -92,11 +104,23 @@ mark.flash {background: #fcd34d; box-shadow: 0 0 0 2px #fcd34d; animation: pulse
   padding: 6px 10px; text-align: left; background: transparent}
 .table th {font-weight: 600; color: var(--body-text-color-subdued)}
 .metrics {max-width: 560px}
-.report-md {white-space: pre-wrap; font-size: 13px; max-height: 50vh; overflow-y: auto}
+.report-md {font-size: 13px; max-height: 50vh; overflow: auto}
 details summary {cursor: pointer; margin-top: 12px; font-size: 14px}
 .table .num {text-align: right; font-variant-numeric: tabular-nums}
 .mono {font-family: var(--font-mono); font-size: 13px}
 .plot {max-width: 100%; margin-top: 12px; border-radius: 8px}
+.plot-box {overflow-x: auto; margin-top: 12px}
+.plot-box .plot {min-width: 640px; width: 100%; max-width: none; margin-top: 0}
+.report-html table {border-collapse: collapse; font-size: 14px; margin: 8px 0}
+.report-html th, .report-html td {border-bottom: 1px solid var(--border-color-primary); padding: 4px 10px;
+  text-align: left}
+.report-box {overflow-x: auto}
+.conversations tr.selected td {background: var(--color-accent-soft)}
+.down-list {padding-left: 18px; font-size: 14px}
+.down-list li {margin-bottom: 8px}
+.doc-md {font-size: 15px; line-height: 1.6; max-height: 60vh; overflow-y: auto; margin-top: 6px}
+.doc-md pre {white-space: pre-wrap}
+#doc-confirm, #conv-confirm, #replace-confirm {align-items: center}
 """
 
 
