@@ -55,8 +55,8 @@ def answer_from_dict(d: dict, documents: dict) -> Answer:
     if stale:
         marks = ", ".join(f"[{n}]" for n in stale)
         notice = (notice + " " if notice else "") + (
-            f"\u26a0 stale: {marks} no longer matches its document (it changed since this answer); "
-            "ask again for current sources.")
+            f"\u26a0 stale: {marks} no longer {'matches its' if len(stale) == 1 else 'match their'} document "
+            "(it changed since this answer); ask again for current sources.")
     span = d.get("short_answer_span")
     return Answer(question=d.get("question", ""), text=d.get("answer", ""), citations=tuple(valid), hits=tuple(hits),
                   refused=bool(d.get("refused")), backend=d.get("backend", ""), flagged=tuple(d.get("flagged") or ()),
