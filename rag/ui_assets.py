@@ -110,7 +110,7 @@ details summary {cursor: pointer; margin-top: 12px; font-size: 14px}
 .mono {font-family: var(--font-mono); font-size: 13px}
 .plot {max-width: 100%; margin-top: 12px; border-radius: 8px}
 .plot-box {overflow-x: auto; margin-top: 12px}
-.plot-box .plot {min-width: 640px; width: 100%; max-width: none; margin-top: 0}
+.plot-box .plot {width: auto; max-width: none; margin-top: 0}  /* natural size: its 9-pt labels stay legible */
 .report-html table {border-collapse: collapse; font-size: 14px; margin: 8px 0}
 .report-html th, .report-html td {border-bottom: 1px solid var(--border-color-primary); padding: 4px 10px;
   text-align: left}

@@ -6,8 +6,6 @@ Documents are untrusted: Markdown is rendered by markdown-it with raw HTML off (
 images off (nothing is fetched) and its link check (no javascript:, vbscript:, file: or data:).
 """
 
-from __future__ import annotations
-
 import logging
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from .ui_upload import add_document, delete_document, taken
 log = logging.getLogger(__name__)
 MARKDOWN = (".md", ".markdown")
 VIEW_LIMIT = 200_000  # characters shown in the corpus viewer
+ASKED = "already exists with different content"
 
 # Clicks on a document's "open" or "delete" link ask the server for the view or a confirmation.
 DOCS_JS = """
@@ -116,7 +115,8 @@ def corpus_tab(gr, rag, max_mb: int):
             log.exception("%s failed", action.__name__)
             return _error(f"could not change the corpus ({type(e).__name__}: {e})")
 
-    hidden = gr.Row(visible=False)
+    def hidden():  # an update, made inside a handler (at build time it would add a Row to the page)
+        return gr.Row(visible=False)
 
     def on_upload(path):
         if not path:
@@ -126,23 +126,18 @@ def corpus_tab(gr, rag, max_mb: int):
         except RagError as e:
             return _error(e), documents_html(rag)
         if name:  # ask first; the API gets the question and nothing changes until a button is pressed
-            return (f'<div class="error-text">\u26a0 {esc(name)} already exists with different content. '
+            return (f'<div class="error-text">\u26a0 {esc(name)} {ASKED}. '
                     "Replace it, or keep both (the upload is saved under a new name)?</div>"), gr.skip()
         return run(add_document, path), documents_html(rag)
 
-    def on_uploaded(path):  # shows the replace question only when on_upload asked it
-        return gr.Row(visible=bool(path) and bool(taken_quietly(path))), path
-
-    def taken_quietly(path) -> str:
-        try:
-            return taken(rag, path)
-        except (RagError, OSError):
-            return ""
+    def on_asked(path, status):  # the replace question's buttons, shown only when on_upload asked it
+        asked = bool(path) and ASKED in str(status)
+        return gr.Row(visible=asked), path if asked else None
 
     def on_replace(pending, replace: bool):
         if not pending:
-            return _error("upload the file again"), gr.skip(), hidden
-        return run(lambda r, p: add_document(r, p, replace=replace), pending), documents_html(rag), hidden
+            return _error("upload the file again"), gr.skip(), hidden()
+        return run(lambda r, p: add_document(r, p, replace=replace), pending), documents_html(rag), hidden()
 
     def on_view(evt: gr.EventData):
         data = evt._data if isinstance(evt._data, dict) else {}
@@ -158,7 +153,7 @@ def corpus_tab(gr, rag, max_mb: int):
                 gr.Row(visible=True), doc)
 
     def on_confirm(doc):
-        return run(delete_document, doc), documents_html(rag), hidden, None, render_view(None)
+        return run(delete_document, doc), documents_html(rag), hidden(), None, render_view(None)
 
     with gr.Tab("Corpus", id="corpus") as tab:
         table = gr.HTML(js_on_load=DOCS_JS, elem_id="corpus")
@@ -176,20 +171,21 @@ def corpus_tab(gr, rag, max_mb: int):
         viewer = gr.HTML(render_view(None), js_on_load=None, elem_id="doc-viewer")
         pending, doomed = gr.State(None), gr.State(None)
 
-    # a new upload first clears the previous upload's message (an error must not sit beside an old success)
-    upload.upload(lambda: "", None, status, api_visibility="undocumented", show_progress="hidden",
-                  js="() => ''", queue=False).then(
-        on_uploaded, upload, [ask, pending], api_visibility="undocumented", show_progress="hidden")
-    upload.upload(on_upload, upload, [status, table], api_name="upload", concurrency_limit=1)
+    # Clearing the file box clears the last upload's message, so a file gradio then rejects (wrong type,
+    # too big: its own error toast, no upload event) never sits beside an old green success line.
+    upload.clear(lambda: ("", hidden(), None), None, [status, ask, pending], api_visibility="undocumented",
+                 show_progress="hidden", queue=False)
+    upload.upload(on_upload, upload, [status, table], api_name="upload", concurrency_limit=1).then(
+        on_asked, [upload, status], [ask, pending], api_visibility="undocumented", show_progress="hidden")
     replace.click(lambda p: on_replace(p, True), pending, [status, table, ask], api_visibility="undocumented",
                   concurrency_limit=1)
     keep.click(lambda p: on_replace(p, False), pending, [status, table, ask], api_visibility="undocumented",
                concurrency_limit=1)
-    cancel.click(lambda: (_error("upload cancelled; the corpus is unchanged"), hidden), None, [status, ask],
+    cancel.click(lambda: (_error("upload cancelled; the corpus is unchanged"), hidden()), None, [status, ask],
                  api_visibility="undocumented")
     table.view(on_view, None, viewer, api_visibility="undocumented", show_progress="hidden")
     table.remove(on_remove, None, [question, confirm, doomed], api_visibility="undocumented", show_progress="hidden")
-    no.click(lambda: (hidden, None), None, [confirm, doomed], api_visibility="undocumented")
+    no.click(lambda: (hidden(), None), None, [confirm, doomed], api_visibility="undocumented")
     yes.click(on_confirm, doomed, [status, table, confirm, doomed, viewer], api_visibility="undocumented",
               concurrency_limit=1)
     tab.select(lambda: documents_html(rag), None, table, api_visibility="undocumented")

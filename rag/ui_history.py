@@ -5,8 +5,6 @@ the Eval panel's feedback counts with the latest 👎 answers. Plain functions, 
 `history_tab` wires them into build_app.
 """
 
-from __future__ import annotations
-
 import logging
 import tempfile
 from pathlib import Path
