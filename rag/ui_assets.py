@@ -28,8 +28,10 @@ const focus = () => {
   if (!m || !box) return;
   const mr = m.getBoundingClientRect(), top = mr.top - box.getBoundingClientRect().top + box.scrollTop;
   box.scrollTop = Math.max(0, top - Math.max(8, (box.clientHeight - mr.height) / 2));  // long spans: from their start
-  const r = element.getBoundingClientRect();
-  if (r.top < 0 || r.bottom > window.innerHeight) element.scrollIntoView({block: 'nearest'});
+  const r = element.getBoundingClientRect();  // a view that follows a new answer never moves the page
+  if (!element.querySelector('.doc-view.follow') && (r.top < 0 || r.bottom > window.innerHeight)) {
+    element.scrollIntoView({block: 'nearest'});
+  }
   m.classList.add('flash');
 };
 watch('value', () => requestAnimationFrame(focus));

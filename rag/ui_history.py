@@ -78,7 +78,7 @@ def latest_view(documents: dict, answer: Answer | dict | None) -> str:
         c = c if isinstance(c, dict) else c.to_dict()
         doc = documents.get(c.get("doc_id"))
         if doc is not None and doc.text[c["start"]:c["end"]] == c.get("quote"):
-            return render_document(doc, c["start"], c["end"])
+            return render_document(doc, c["start"], c["end"]).replace('class="doc-view"', 'class="doc-view follow"', 1)
     return document_placeholder()
 
 

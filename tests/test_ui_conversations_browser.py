@@ -153,6 +153,7 @@ def test_the_chat_scrolls_to_the_newest_message_and_the_viewer_follows_the_lates
     assert s["top"] + s["client"] >= s["height"] - 2  # scrolled to the end
     assert s["boxTop"] - 1 <= s["msgTop"] and s["msgBottom"] <= s["boxBottom"] + 1  # newest message in view
     assert 0 <= s["msgTop"] and s["msgBottom"] <= s["window"]
+    assert page.evaluate("window.scrollY") == 0  # the viewer followed each answer without moving the page
 
 
 def test_thumbs_down_becomes_a_candidate_and_the_eval_panel_lists_it(page, app, tmp_path):
@@ -212,6 +213,7 @@ def test_a_conversation_reopens_after_a_restart_exports_renames_and_deletes(brow
         expect(page.locator("#sources .src").first).to_be_visible()
         expect(page.locator("#viewer .doc-head")).to_contain_text(QUESTIONS[-1][1])
         page.wait_for_timeout(500)
+        assert page.evaluate("window.scrollY") == 0  # following the newest answer never moved the page
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
         _shrink(SCREENSHOT)
