@@ -51,7 +51,8 @@ def render_documents(manifest: dict | None, corpus_dir: Path, error: str = "") -
                     f'<div class="src-meta mono">{esc(doc_id)}</div></td><td>{esc(kind)}</td>'
                     f'<td class="num">{esc(size)}</td><td class="num">{int(d.get("chunks", 0))}</td>'
                     f'<td>{esc(_stamp(d.get("indexed_at", "")))}</td>'
-                    f'<td><a class="doc-delete" {link} title="delete from the corpus and the index">delete</a></td></tr>')
+                    f'<td><a class="doc-delete" {link} title="delete from the corpus and the index">delete</a>'
+                    "</td></tr>")
     total = sum(int(d.get("chunks", 0)) for d in docs)
     return (f'<div class="corpus"><div class="panel-title">{counted(len(docs), "document")}, '
             f'{counted(total, "chunk")} \u00b7 last indexed {esc(_stamp(manifest.get("built_at", "")))}</div>'
