@@ -12,7 +12,7 @@ from pathlib import Path
 from .chat_export import mark_stale, reopen, to_json, to_markdown
 from .errors import RagError
 from .types import Answer, Chunk, Citation, Hit
-from .ui_render import document_placeholder, esc, render_chat, render_document, render_sources
+from .ui_render import counted, document_placeholder, esc, render_chat, render_document, render_sources
 
 log = logging.getLogger(__name__)
 LATEST_DOWN = 5  # 👎 answers listed in the Eval panel
@@ -172,15 +172,17 @@ def history_tab(gr, rag, store, chat: dict):
         last = turns[-1]["answer"] if turns else None
         conv = {"id": found["id"], "n": found["turns"][-1]["n"] if found["turns"] else None, "off": ""}
         md, js = export_files(found, folder)
-        status = f'<div class="ok-text">Reopened \u201c{esc(found["title"])}\u201d ({len(turns)} turns).</div>'
+        status = (f'<div class="ok-text">Reopened \u201c{esc(found["title"])}\u201d '
+                  f'({counted(len(turns), "turn")}).</div>')
         return (render_chat(turns), render_sources(last, docs), latest_view(docs, last),
                 last.to_dict() if last else None, turns, conv, gr.Tabs(selected="chat"), found["title"],
                 gr.DownloadButton(value=md, interactive=True), gr.DownloadButton(value=js, interactive=True),
                 status, listing(request, found["id"]), found["id"])
 
     def on_rename(title, picked, request: gr.Request):
-        if picked is None:
-            return '<div class="error-text">\u26a0 open a conversation first</div>', gr.skip()
+        if picked is None or not str(title or "").strip():
+            why = "open a conversation first" if picked is None else "type a title first"
+            return f'<div class="error-text">\u26a0 {why}</div>', gr.skip()
         try:
             store.rename(picked, title, user_of(request))
         except RagError as e:
