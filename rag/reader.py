@@ -18,7 +18,8 @@ import numpy as np
 
 from .entities import tag
 from .lexical import tokenize
-from .question import Question, answer_phrase, typed_entity
+from .phrase import typed_entity
+from .question import Question
 
 RESCORE = 12  # units embedded alone and tagged per question
 # score = W_POOLED * pooled cosine + W_OVERLAP * idf-weighted word overlap + W_ALONE * cosine of the
