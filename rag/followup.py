@@ -75,7 +75,9 @@ def standalone(question: str, history) -> str:
         found.insert(0, (short, ""))
     if not found:
         return f"{question} ({prev_q})"
-    m = _PRONOUN.search(question)
+    found_all = list(_PRONOUN.finditer(question))
+    # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
+    m = next((x for x in found_all if x.group(1).lower() not in _POSSESSIVE), found_all[0] if found_all else None)
     if m is None:  # "And in 2016?": the question adds to the previous subject
         return f"{question} ({found[0][0]})"
     word = m.group(1).lower()

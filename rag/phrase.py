@@ -48,21 +48,49 @@ def _fits(q: Question, label: str, text: str) -> bool:
     return label in q.labels or (q.kind == "date" and label == "CARDINAL" and bool(re.fullmatch(r"\d{3,4}", text)))
 
 
-def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
-    """The entity of the expected type nearest after the question's words, that the question does not name."""
+_NUMERIC = {"DATE", "CARDINAL", "ORDINAL", "QUANTITY"}
+
+
+def _in_name(text: str, tagged: Tagged, start: int) -> bool:
+    """A number that ends a name ("Made in China *2025*", "Industry *4.0*") names, it does not answer."""
+    prev = [(s, e, pos) for s, e, pos in tagged.tokens if e <= start]
+    return bool(prev) and prev[-1][2] == "PROPN" and prev[-1][1] == start - 1 and text[start - 1] == " "
+
+
+def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
+    """Entities of the expected type that the question does not name, nearest after its words first."""
     if not q.labels:
-        return None
-    ents = [(s, e) for s, e, label in tagged.entities if _fits(q, label, text[s:e]) and _novel(q, text[s:e])]
-    if not ents:
-        return None
+        return []
+    ents = [(s, e) for s, e, label in tagged.entities if _fits(q, label, text[s:e]) and _novel(q, text[s:e])
+            and not (label in _NUMERIC and _in_name(text, tagged, s))]
     anchors = _anchors(q, text, tagged)
-    return min(ents, key=lambda se: (_after(anchors, *se), se[0]))
+    return sorted(ents, key=lambda se: (_after(anchors, *se), se[0]))
+
+
+def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
+    """The first typed entity whose phrase does not restate one of the question's names or numbers:
+    "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
+    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
+             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    for span in _typed(q, text, tagged):
+        grown = _typed_phrase(q, text, tagged, span, short)
+        if not (set(tokenize(text[grown[0]:grown[1]])) & q.specific):
+            return grown
+    return None
+
+
+def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
+    """The answer phrase of a typed question (see typed_phrase), or None."""
+    return typed_phrase(q, text, tagged) if q.labels else None
 
 
 def _listed(text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
-    """An entity with the entities listed beside it ("Baidu, Alibaba, Tencent, and iFlytek")."""
-    # a list may mix tags, or leave names untagged ("Alibaba"): names among the noun phrases count too
-    ents = sorted({(s, e) for s, e, _label in tagged.entities} | {(s, e) for s, e in tagged.phrases if text[s].isupper()})
+    """An entity with the entities of its kind listed beside it ("Baidu, Alibaba, Tencent, and iFlytek")."""
+    # a list may leave names untagged ("Alibaba"): capitalised noun phrases count as names of any kind
+    label = {(s, e): lb for s, e, lb in tagged.entities}
+    names = {(s, e) for s, e in tagged.phrases if text[s].isupper() and (s, e) not in label}
+    kind = label.get(span)
+    ents = sorted(p for p in set(label) | names if label.get(p) == kind or (p in names and kind not in _NUMERIC))
     i = ents.index(span) if span in ents else -1
     if i < 0:
         return span
@@ -162,11 +190,8 @@ def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None =
         return None
     short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
              and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
-    span = typed_entity(q, text, tagged)
-    if span is not None:
-        return _typed_phrase(q, text, tagged, span, short)
     if q.labels:
-        return None
+        return typed_phrase(q, text, tagged)
     cands = candidates(q, text, tagged)
     if not cands:
         return None

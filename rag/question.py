@@ -52,8 +52,16 @@ class Question:
 
 def answer_kind(question: str) -> str:
     low = question.lower()
-    found = [(m.start(), i, kind) for i, (kind, pattern) in enumerate(_TYPES) if (m := re.search(pattern, low))]
+    found = [(m.start(), i, kind) for i, (kind, pattern) in enumerate(_TYPES) if (m := re.search(pattern, low))
+             and not (kind in ("place", "org") and _modifier(question, m.end()))]
     return min(found)[2] if found else "thing"
+
+
+def _modifier(question: str, end: int) -> bool:
+    """Whether the word ending at `end` modifies a noun after it ("what kind of *state* research
+    institutions" asks for institutions, not a place)."""
+    nxt = [pos for s, _e, pos in tag([question])[0].tokens if s >= end]
+    return bool(nxt) and nxt[0] in ("NOUN", "PROPN")
 
 
 def analyse(question: str) -> Question:
