@@ -31,7 +31,7 @@ _NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z
 MAX_REFERENTS = 8
 
 
-def referents(prev: Question, answer: str) -> list[tuple[str, str]]:
+def referents(prev: Question, answer: str, answer_first: bool | None = None) -> list[tuple[str, str]]:
     """(text, entity label or "") of what the previous turn was about, most likely first. When it
     asked for a kind of thing ("which city", "what kind of race", "who", "when") its answer phrase
     comes first: the answer is what "it" means next. Otherwise its own subject does: the names in it
@@ -50,7 +50,8 @@ def referents(prev: Question, answer: str) -> list[tuple[str, str]]:
             asked.append((name, next((lb for s, e, lb in q_tag.entities if question[s:e] in name), "")))
     asked += [(question[s:e], label) for s, e, label in q_tag.entities]
     asked += [(question[s:e], "") for s, e in q_tag.phrases if not _WH.match(question[s:e]) and tokenize(question[s:e])]
-    first = said + asked if (prev.labels or prev.wh) else asked + said
+    answer_first = bool(prev.labels or prev.wh) if answer_first is None else answer_first
+    first = said + asked if answer_first else asked + said
     return list(dict.fromkeys(first))
 
 
@@ -70,17 +71,28 @@ def standalone(question: str, history) -> str:
     short = str(getattr(prev_a, "short_answer", "") or "")
     prev_a = str(getattr(prev_a, "text", prev_a) or "")
     prev = analyse(str(prev_q))
-    found = referents(prev, prev_a)
-    if short and (prev.labels or prev.wh):
+    pronouns = list(_PRONOUN.finditer(question))
+    # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
+    m = next((x for x in pronouns if x.group(1).lower() not in _POSSESSIVE), pronouns[0] if pronouns else None)
+    word = m.group(1).lower() if m else ""
+    alone = word in ("this", "that") and not re.match(r"\s+[a-z]", question[m.end():m.end() + 20])
+    # the previous answer is what "it" means after "which city ...?", but not after "when ...?" or "how many ...?"
+    # (a date is not "it"); a bare "that" is the amount or thing asked for, but not a person or place: then
+    # it is the event the previous question asked about (its longest phrase)
+    answer_first = bool(prev.labels or prev.wh)
+    if word in ("it", "its", "they", "them", "their", "theirs"):
+        answer_first = answer_first and prev.kind not in ("date", "number")
+    elif alone:
+        answer_first = answer_first and prev.kind not in ("person", "place", "org")
+    found = referents(prev, prev_a, answer_first)
+    if alone and not answer_first:
+        found.sort(key=lambda f: -len(f[0]))
+    if short and answer_first:
         found.insert(0, (short, ""))
     if not found:
         return f"{question} ({prev_q})"
-    found_all = list(_PRONOUN.finditer(question))
-    # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
-    m = next((x for x in found_all if x.group(1).lower() not in _POSSESSIVE), found_all[0] if found_all else None)
     if m is None:  # "And in 2016?": the question adds to the previous subject
         return f"{question} ({found[0][0]})"
-    word = m.group(1).lower()
     wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
               or (word == "there" and label in ("GPE", "LOC"))]
     return _rewrite(question, m, (wanted or [t for t, _ in found])[0])
