@@ -23,7 +23,7 @@ from .config import llm_configured
 from .errors import IndexBusy, NotFound, RagError
 from .types import hit_to_dict
 from .ui_render import UPLOAD_SUFFIXES
-from .ui_upload import remove_document, store_document
+from .ui_upload import delete_document, store_document
 
 log = logging.getLogger(__name__)
 V1 = "/api/v1"
@@ -118,7 +118,9 @@ def create_api(rag) -> FastAPI:
     def delete(name: str, doc_id: str):
         """Remove a document's file from the collection and re-index."""
         check_scope([name], {})
-        return Deleted(deleted=doc_id, status=remove_document(rag, doc_id))
+        if doc_id not in {d["id"] for d in rag.index.manifest["documents"]}:
+            raise NotFound(f"unknown document: {doc_id[:200]}")
+        return Deleted(deleted=doc_id, status=delete_document(rag, doc_id))
 
     @api.get("/api/docs", include_in_schema=False)
     def docs():
