@@ -1,5 +1,9 @@
 """Static assets of the chat app: CSS, the two small click/scroll scripts and a system-font theme."""
 
+from .ui_a11y import ANNOUNCE_JS, THEME_VARS
+from .ui_a11y import CSS as A11Y_CSS
+from .ui_explain import CSS as EXPLAIN_CSS
+
 # Clicks on any [n] or "open in document" link ask the server for the document view.
 CITE_JS = """
 element.addEventListener('click', (e) => {
@@ -34,6 +38,7 @@ const focus = () => {
 };
 watch('value', () => requestAnimationFrame(focus));
 """
+CHAT_JS = CITE_JS + ANNOUNCE_JS  # the chat panel also announces finished replies (ui_a11y.py)
 
 CSS = """
 .gradio-container {max-width: 1400px !important}
@@ -97,7 +102,7 @@ details summary {cursor: pointer; margin-top: 12px; font-size: 14px}
 .table .num {text-align: right; font-variant-numeric: tabular-nums}
 .mono {font-family: var(--font-mono); font-size: 13px}
 .plot {max-width: 100%; margin-top: 12px; border-radius: 8px}
-"""
+""" + A11Y_CSS + EXPLAIN_CSS
 
 
 def theme():
@@ -107,4 +112,4 @@ def theme():
     system = [gr.themes.Font("system-ui"), gr.themes.Font("-apple-system"), gr.themes.Font("Segoe UI"),
               gr.themes.Font("Roboto"), "sans-serif"]
     mono = [gr.themes.Font("ui-monospace"), gr.themes.Font("SFMono-Regular"), gr.themes.Font("Menlo"), "monospace"]
-    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=system, font_mono=mono)
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=system, font_mono=mono).set(**THEME_VARS)
