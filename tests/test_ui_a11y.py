@@ -61,8 +61,12 @@ def _open(browser, ui_url, width):
 
 
 def _axe(page, view: str) -> None:
+    """axe-core on the page once it has settled: gradio fades a panel to 20% opacity while its update
+    is pending, a half-second state that would be measured as a contrast failure."""
     from axe_playwright_python.sync_playwright import Axe
 
+    page.wait_for_function("() => !document.querySelector('.pending, .generating')", timeout=30_000)
+    page.wait_for_timeout(300)  # let the fade back to full opacity finish
     found = Axe().run(page, options={"runOnly": {"type": "tag", "values": TAGS}}).response["violations"]
     lines = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in found]
     assert not found, f"{view}: {len(found)} axe violations\n" + "\n".join(lines)
@@ -147,6 +151,7 @@ def test_keyboard_only_ask_cite_and_announcements(browser, ui_url):
         alert = page.locator("#announce-error")
         expect(alert).to_contain_text("the question is empty", timeout=15_000)
         assert alert.get_attribute("role") == "alert" and alert.get_attribute("aria-live") == "assertive"
+        _axe(page, "the chat with an error")
     finally:
         page.close()
 
@@ -166,6 +171,7 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         expect(view.locator(".ex-diagnose")).to_contain_text("coverage", timeout=30_000)
         expect(view).to_contain_text("not in the corpus")
         expect(view.locator("tr", has_text="coverage")).to_contain_text("carrier")
+        _axe(page, "a refused answer with its explanation")
         # while open it follows the newest answer
         box.fill(QUESTION)
         box.press("Enter")
