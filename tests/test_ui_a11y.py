@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from test_ui_browser import ARGS, CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
+CHROMIUM = Path("/usr/bin/chromium")  # as in test_ui_browser.py
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # WCAG 2.2 AA and everything it includes
 QUESTION = "What has Made in China 2025 aimed to transform China into at its core?"
 PHRASE = "manufacturing superpower"
