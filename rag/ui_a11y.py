@@ -19,6 +19,10 @@ THEME_VARS = {
     "block_label_text_color": "*primary_700",  # the upload's label (3.62:1 on its indigo-100 tag)
     "block_title_text_color": "*primary_700",
     "checkbox_label_background_fill_selected": "*primary_700",  # white text on the selected radio
+    # dark mode (the browser asks for it): light indigo on the dark slate background
+    "link_text_color_dark": "*primary_300",
+    "block_label_text_color_dark": "white",
+    "body_text_color_subdued_dark": "*neutral_300",
 }
 
 # A focus ring no page style can hide: 3px indigo outline, offset so it is not lost in a border.
@@ -30,6 +34,15 @@ CSS = """
 /* gradio colours the upload's "Drop File Here" text indigo-500 in its own CSS (4.46:1 on white) */
 #upload [data-testid="upload-text"] {color: #4338ca !important}
 a.cite:focus {border-radius: 3px; background: #e0e7ff}
+/* dark mode: the same rules with colours that keep 4.5:1 on gradio's dark background */
+.dark .gradio-container :focus-visible, .dark a.cite:focus, .dark a.src-n:focus, .dark .doc-text:focus,
+.dark .gradio-container textarea:focus, .dark .gradio-container input:focus {outline-color: #a5b4fc !important}
+.dark {--color-accent: #a5b4fc !important}  /* the theme has no dark variant of color_accent */
+.dark a.cite:focus {background: #312e81}
+.dark #upload [data-testid="upload-text"] {color: #a5b4fc !important}
+.dark .error-text {color: #fca5a5}
+.dark .ok-text {color: #86efac}
+.dark .flag-note {color: #fcd34d}
 .sr-only {position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
   clip: rect(0, 0, 0, 0); white-space: nowrap; border: 0}
 """

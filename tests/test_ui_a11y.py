@@ -53,10 +53,10 @@ def eval_report(ui_rag):
     return run
 
 
-def _open(browser, ui_url, width):
+def _open(browser, ui_url, width, scheme="light"):
     from playwright.sync_api import expect
 
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     page.goto(ui_url)
     expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
     return page
@@ -74,13 +74,14 @@ def _axe(page, view: str) -> None:
     assert not found, f"{view}: {len(found)} axe violations\n" + "\n".join(lines)
 
 
-@pytest.mark.parametrize("width", [1360, 420])
-def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_report, width):
+@pytest.mark.parametrize("width,scheme", [(1360, "light"), (420, "light"), (1360, "dark")])
+def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_report, width, scheme):
+    """The default (light) theme at desktop and phone width, and the dark one the browser may ask for."""
     from playwright.sync_api import expect
 
-    page = _open(browser, ui_url, width)
+    page = _open(browser, ui_url, width, scheme)
     try:
-        _axe(page, f"first screen at {width}px")
+        _axe(page, f"first screen at {width}px, {scheme}")
         page.locator("#question textarea").fill(QUESTION)
         page.locator("#ask").click()
         expect(page.locator("#chat .msg.bot.answer")).to_contain_text(PHRASE, timeout=30_000)
@@ -88,14 +89,14 @@ def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_rep
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
         page.locator("#explain").get_by_text("Explain the latest answer").click()
         expect(page.locator("#explain-view .ex-diagnose")).to_be_visible(timeout=30_000)
-        _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px")
+        _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px, {scheme}")
         page.get_by_role("tab", name="Corpus").click()
         expect(page.locator("#corpus table")).to_be_visible(timeout=15_000)
-        _axe(page, f"corpus panel at {width}px")
+        _axe(page, f"corpus panel at {width}px, {scheme}")
         page.get_by_role("tab", name="Eval").click()
         expect(page.locator("#eval .metrics")).to_be_visible(timeout=15_000)
         page.locator("#eval details summary").click()
-        _axe(page, f"eval panel at {width}px")
+        _axe(page, f"eval panel at {width}px, {scheme}")
     finally:
         page.close()
 
