@@ -27,7 +27,7 @@ THEME_VARS = {
 
 # A focus ring no page style can hide: 3px indigo outline, offset so it is not lost in a border.
 CSS = """
-.gradio-container :focus-visible, a.cite:focus, a.src-n:focus, .doc-text:focus, .report-md:focus {
+.gradio-container :focus-visible, a.cite:focus, a.src-n:focus, .doc-text:focus, .doc-md:focus, .report-md:focus {
   outline: 3px solid #4338ca !important; outline-offset: 2px !important}
 .gradio-container textarea:focus, .gradio-container input:focus {
   outline: 3px solid #4338ca !important; outline-offset: 1px !important}
