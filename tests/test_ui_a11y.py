@@ -1,5 +1,5 @@
-"""Accessibility of the chat app in headless Chromium: axe-core's WCAG 2.2 AA rules on four views at two
-widths, keyboard-only use with a visible focus at every stop, live announcements, the Explain panel,
+"""Accessibility of the chat app in headless Chromium: axe-core's WCAG 2.2 AA rules on four views (and the
+Conversations tab) at two widths, keyboard-only use with a visible focus at every stop, live announcements, the Explain panel,
 and the README's tour screenshot (docs/tour.png)."""
 
 import json
@@ -90,8 +90,13 @@ def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_rep
         page.locator("#explain").get_by_text("Explain the latest answer").click()
         expect(page.locator("#explain-view .ex-diagnose")).to_be_visible(timeout=30_000)
         _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px, {scheme}")
+        page.get_by_role("tab", name="Conversations").click()
+        expect(page.locator("#conversations")).to_be_visible(timeout=15_000)
+        _axe(page, f"conversations panel at {width}px, {scheme}")
         page.get_by_role("tab", name="Corpus").click()
         expect(page.locator("#corpus table")).to_be_visible(timeout=15_000)
+        page.locator("#corpus a.doc-open").first.click()  # with a document open in its viewer
+        expect(page.locator("#doc-viewer .doc-view")).to_be_visible(timeout=15_000)
         _axe(page, f"corpus panel at {width}px, {scheme}")
         page.get_by_role("tab", name="Eval").click()
         expect(page.locator("#eval .metrics")).to_be_visible(timeout=15_000)
