@@ -72,11 +72,22 @@ def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | No
     "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
     short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
              and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    # amounts and nationalities answer as modifiers too ("17.85 billion Chinese renminbi", "Canadian citizens")
+    qualifying = {(s, e) for s, e, label in tagged.entities if label in _NUMERIC | {"MONEY", "PERCENT", "NORP"}}
     for span in _typed(q, text, tagged):
+        if span not in qualifying and _modifies(text, tagged, span):
+            continue
         grown = _typed_phrase(q, text, tagged, span, short)
         if not (set(tokenize(text[grown[0]:grown[1]])) & q.specific):
             return grown
     return None
+
+
+def _modifies(text: str, tagged: Tagged, span: tuple[int, int]) -> bool:
+    """A name inside a noun phrase that it does not end ("*AI* development", "the *U.S.* Office of ..."):
+    it qualifies the phrase's noun, it is not what the phrase names (a possessive owns: "Germany’s ...")."""
+    s, e = span
+    return any(ps <= s and e < pe for ps, pe in tagged.phrases) and not re.match(r"[’']s\b", text[e:e + 3])
 
 
 def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
