@@ -12,6 +12,7 @@ follows the question's words closely. Why/how questions get no phrase: their ans
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from .entities import Tagged
 from .lexical import tokenize
@@ -72,11 +73,22 @@ def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | No
     "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
     short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
              and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    # amounts and nationalities answer as modifiers too ("17.85 billion Chinese renminbi", "Canadian citizens")
+    qualifying = {(s, e) for s, e, label in tagged.entities if label in _NUMERIC | {"MONEY", "PERCENT", "NORP"}}
     for span in _typed(q, text, tagged):
+        if span not in qualifying and _modifies(text, tagged, span):
+            continue
         grown = _typed_phrase(q, text, tagged, span, short)
         if not (set(tokenize(text[grown[0]:grown[1]])) & q.specific):
             return grown
     return None
+
+
+def _modifies(text: str, tagged: Tagged, span: tuple[int, int]) -> bool:
+    """A name inside a noun phrase that it does not end ("*AI* development", "the *U.S.* Office of ..."):
+    it qualifies the phrase's noun, it is not what the phrase names (a possessive owns: "Germany’s ...")."""
+    s, e = span
+    return any(ps <= s and e < pe for ps, pe in tagged.phrases) and not re.match(r"[’']s\b", text[e:e + 3])
 
 
 def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
@@ -142,10 +154,22 @@ def candidates(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     """Noun phrases, entities, quoted spans and runs of new words, each saying something new."""
     short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
              and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
-    quoted = [m.span(1) for m in _QUOTED.finditer(text) if len(m.group(1).split()) <= MAX_PHRASE_WORDS]
+    quoted = [p for p in _quoted(text) if len(text[p[0]:p[1]].split()) <= MAX_PHRASE_WORDS]
     base = sorted(set(short) | {(s, e) for s, e, _ in tagged.entities} | set(_runs(q, text, tagged)))
     spans = set(base) | set(quoted) | set(_joined(text, base))
     return sorted(p for p in spans if _novel(q, text[p[0]:p[1]]) and len(text[p[0]:p[1]].split()) <= 2 * MAX_PHRASE_WORDS)
+
+
+def _quoted(text: str) -> list[tuple[int, int]]:
+    """The spans inside quotation marks, without the punctuation a quote often ends with (“megaprojects,”)."""
+    out = []
+    for m in _QUOTED.finditer(text):
+        s, e = m.span(1)
+        while e > s and text[e - 1] in ",.;:!?":
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
 
 
 _LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or)\s+")
@@ -173,8 +197,8 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
     quoted, it has a name, how closely it follows the question's words, its length in words, it is
     part of a larger phrase that repeats the question (a fragment), it joins phrases ("X of Y", lists)."""
     s, e = span
-    before = [i for i, (ts, _te, _p) in enumerate(tagged.tokens) if ts < s]
-    gaps = [len(before) - sum(1 for ts, _te, _p in tagged.tokens if ts < ae) for _as, ae in anchors if ae <= s]
+    starts = [ts for ts, _te, _p in tagged.tokens]
+    gaps = [bisect_left(starts, s) - bisect_left(starts, ae) for _as, ae in anchors if ae <= s]
     return {"wh": float(bool(q.wh) and q.wh in tokenize(text[s:e])),
             "quoted": float(any(qs <= s and e <= qe for qs, qe in quoted)),
             "name": float(any(p == "PROPN" for ts, _te, p in tagged.tokens if s <= ts < e)),
@@ -197,7 +221,7 @@ def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None =
         return None
     w = weights or WEIGHTS
     anchors = _anchors(q, text, tagged)
-    quoted = [m.span(1) for m in _QUOTED.finditer(text)]
+    quoted = _quoted(text)
 
     def score(p):
         sig = phrase_signals(q, text, tagged, p, anchors, quoted)
