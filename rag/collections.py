@@ -176,6 +176,8 @@ def check_compatible(manifests: dict[str, dict]) -> None:
     """Collections searched together must share the model and the settings that shape their vectors."""
     from .manifest import manifest_params
 
+    if len(manifests) < 2:
+        return
     keys = [k for k in manifest_params(Settings(), 0, "faiss") if k != "vector_store"]
     first = next(iter(manifests))
     for name, m in manifests.items():

@@ -121,12 +121,21 @@ def merge(named: list[tuple[str, Index]]) -> Index:
 
 def open_merged(parts: list, store=None) -> Index:
     """The indexes of several collections (their Settings, from `collections.settings_for`) as one."""
+    from pathlib import Path
+
     from .collections import check_compatible
+    from .errors import RagError
+    from .manifest import read_manifest
     from .store import open_index
 
-    opened = [(s.collection, open_index(s, store=store)) for s in parts]
-    check_compatible({name: ix.manifest for name, ix in opened})
-    return merge(opened)
+    manifests = {}
+    for s in parts:  # compared with each other first: that message names both collections
+        try:
+            manifests[s.collection] = read_manifest(Path(s.index_dir), (Path(s.index_dir) / "current").resolve())
+        except RagError:
+            pass  # open_index says what is wrong with it
+    check_compatible(manifests)
+    return merge([(s.collection, open_index(s, store=store)) for s in parts])
 
 
 def tag(answer: Answer | list[Hit], name: str | None):

@@ -102,10 +102,10 @@ class Rag:
 
     def search(self, question: str, k: int | None = None, mode: str | None = None, filters=None) -> list[Hit]:
         """Ranked passages; `filters` (rag.filters: "author=...", {"date": ">=2019"}) apply before the cut to k."""
-        from .filters import restrict
+        from .filters import parse, restrict
 
-        question, _ = self.clean(question)
-        return self._tag(self.retrieve(restrict(self.index, filters), question, k, mode))
+        question, flt = self.clean(question)[0], parse(filters)  # a bad filter is reported before the index opens
+        return self._tag(self.retrieve(restrict(self.index, flt), question, k, mode))
 
     def _tag(self, result):
         """Hits and citations named by their collection (rag.merged.tag)."""
@@ -147,10 +147,10 @@ class Rag:
     def ask_stream(self, question: str, history=(), k: int | None = None, mode: str | None = None,
                    backend: str | None = None, filters=None) -> Iterator[str | Answer]:
         """Yield text pieces as they are produced, then the finished Answer (`filters` as in `search`)."""
-        from .filters import restrict
+        from .filters import parse, restrict
 
         question, notice = self.clean(question)
-        index = restrict(self.index, filters)
+        index = restrict(self.index, parse(filters))
         k, mode = k or self.settings.top_k, mode or self.settings.mode
         if (backend or self.settings.backend) == "llm":
             for event in self._llm_stream(index, question, history, k, mode, notice):
