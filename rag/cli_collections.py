@@ -26,9 +26,9 @@ def cmd_collections(args, settings) -> int:
     if args.action == "list":
         rows = [c.describe() for c in collections.every(settings)]
         if args.json:
-            from .cli import print_json
+            import json
 
-            print_json(rows)
+            print(json.dumps(rows, ensure_ascii=False, indent=1).encode("utf-8", "backslashreplace").decode("utf-8"))
             return 0
         for r in rows:
             state = (f"{counted(r['documents'], 'document')}, {counted(r['chunks'], 'chunk')}, built {r['built_at']}"
