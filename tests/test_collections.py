@@ -146,3 +146,30 @@ def test_cli_create_list_delete_with_confirmation(tmp_path):
     assert out.returncode == 1 and out.stderr.startswith("error: unknown collection 'gone'")
     out = _cli(["eval", "--collection", "default", "--collection", "gone"], tmp_path)
     assert out.returncode == 1 and "one collection at a time" in out.stderr
+
+
+def test_each_collection_has_its_own_eval_gate(two, fake_embedder, capsys):
+    from types import SimpleNamespace
+
+    from rag.cli_collections import gold_of
+    from rag.evaluate import run_cli
+
+    geo = two.replace(collection="geo", mode="dense")
+    gold = gold_of(geo, "eval/gold.jsonl")
+    assert gold == str(two.collections_dir / "geo" / "gold.jsonl") and gold_of(two, "eval/gold.jsonl") == "eval/gold.jsonl"
+    Path(gold).write_text(json.dumps({
+        "id": "g1", "question": "What do volcanoes erupt?", "answer": "molten lava and ash", "doc_id": "volcano.md",
+        "quotes": ["Volcanoes erupt molten lava and ash."], "answerable": True, "kind": "factoid"}) + "\n")
+    resolved = coll.settings_for(geo, "geo")
+
+    def run(**flags):
+        args = SimpleNamespace(**dict(dict(gold=gold, check=False, update_baseline=False), **flags))
+        return run_cli(args, resolved, embedder=fake_embedder)
+
+    assert run(update_baseline=True) == 0
+    base = json.loads((two.collections_dir / "geo" / "baseline.json").read_text())
+    assert base["modes"]["dense"]["questions"]["g1"]["top5"][0][0] == "volcano.md"
+    assert run(check=True) == 0 and "gate: PASS" in capsys.readouterr().out
+    assert (two.collections_dir / "geo" / "reports").is_dir() and not (Path("eval") / "reports" / "geo").exists()
+    with pytest.raises(RagError, match="one collection at a time"):
+        gold_of(two.replace(collection="default,geo"), "eval/gold.jsonl")
