@@ -171,6 +171,8 @@ def cmd_ask(args, settings) -> int:
 
     rag = Rag(settings)
     if args.explain or args.gold_id:
+        if args.filters:
+            raise RagError("--explain does not take --filter yet; explain the question without it")
         return _explain(args, rag)
     answer, streamed = None, ""
     for event in rag.ask_stream(args.question, filters=args.filters):

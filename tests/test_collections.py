@@ -173,3 +173,33 @@ def test_each_collection_has_its_own_eval_gate(two, fake_embedder, capsys):
     assert (two.collections_dir / "geo" / "reports").is_dir() and not (Path("eval") / "reports" / "geo").exists()
     with pytest.raises(RagError, match="one collection at a time"):
         gold_of(two.replace(collection="default,geo"), "eval/gold.jsonl")
+
+
+@pytest.mark.real_model
+def test_cli_two_collections_end_to_end(tmp_path):
+    """The bundled article (default) and a second collection, indexed, searched and asked together."""
+    import shutil
+
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(ROOT / "corpus" / "made-in-china-2025-explained.txt", tmp_path / "corpus")
+    assert _cli(["collections", "create", "notes"], tmp_path).returncode == 0
+    (tmp_path / "collections" / "notes" / "corpus" / "memo.md").write_text(
+        "---\nauthor: Internal Desk\ndate: 2024-05-02\n---\n# Memo\n\nThe robotics memo says Made in China 2025 "
+        "targets industrial robots and numerical control machine tools.\n", encoding="utf-8")
+    out = _cli(["index", "--collection", "default", "--collection", "notes"], tmp_path)
+    assert out.returncode == 0 and "collection notes:" in out.stdout and out.stdout.count("1 added") == 2, out.stderr
+    both = ["--collection", "default", "--collection", "notes"]
+    out = _cli(["search", "Made in China 2025 robots", "--json", "-k", "5", *both], tmp_path)
+    hits = json.loads(out.stdout)["hits"]
+    assert {h["collection"] for h in hits} == {"default", "notes"}
+    assert {h["doc_id"] for h in hits if h["collection"] == "notes"} == {"memo.md"}
+    out = _cli(["search", "Made in China 2025 robots", "-k", "3", "--filter", "author=Internal*", *both], tmp_path)
+    assert out.returncode == 0 and "[notes:memo.md chars" in out.stdout and "made-in-china" not in out.stdout
+    out = _cli(["ask", "What does the robotics memo say Made in China 2025 targets?", "--json", *both], tmp_path)
+    answer = json.loads(out.stdout)
+    assert any(c["collection"] == "notes" and c["doc_id"] == "memo.md" for c in answer["citations"]), answer
+    out = _cli(["collections", "delete", "notes", "--yes"], tmp_path)
+    assert out.returncode == 0 and not (tmp_path / "collections" / "notes").exists()
+    assert (tmp_path / "index" / "current").exists()
+    out = _cli(["search", "robots", *both], tmp_path)
+    assert out.returncode == 1 and "unknown collection 'notes'" in out.stderr
