@@ -159,7 +159,17 @@ def _docs(index):
 
 
 def allowed_chunks(index, flt: Filter) -> np.ndarray:
-    """A bool per chunk of the index: may this chunk be returned under the filter."""
+    """A bool per chunk of the index: may this chunk be returned under the filter (kept per index for
+    the last few filters: a chat asks many questions under one filter)."""
+    cache = index.derived.setdefault("filter_masks", {})
+    if flt not in cache:
+        if len(cache) >= 32:
+            cache.pop(next(iter(cache)))
+        cache[flt] = _mask(index, flt)
+    return cache[flt]
+
+
+def _mask(index, flt: Filter) -> np.ndarray:
     flt.check_keys(keys(index))
     parts = index.derived.get("parts") or [("", index, 0)]
     masks = []

@@ -13,6 +13,7 @@ from .store import Index
 from .types import Chunk, Hit
 
 DEPTH = 100  # candidates taken from each retriever before fusion
+EXACT_LIMIT = 100_000  # a filter allowing at most this many chunks may score them exactly
 
 
 def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
@@ -60,8 +61,17 @@ def dense_search(searcher, qv: np.ndarray, depth: int, allowed: np.ndarray | Non
         rows, scores = searcher.search(qv[None, :], depth)
         return rows[0], scores[0]
     if getattr(searcher, "searches_subsets", False):
-        rows, scores = searcher.search(qv[None, :], depth, allowed=np.flatnonzero(allowed))
-        return rows[0], scores[0]
+        ids = np.flatnonzero(allowed)
+        rows, scores = searcher.search(qv[None, :], depth, allowed=ids)
+        if (rows[0] >= 0).sum() >= min(depth, len(ids)) or len(ids) > EXACT_LIMIT:
+            return rows[0], scores[0]
+        # an approximate index (HNSW) can miss allowed rows when few are allowed: score those exactly
+        vecs = searcher.vectors(ids)
+        if vecs is None:
+            return rows[0], scores[0]
+        exact = vecs @ qv
+        top = np.argsort(-exact, kind="stable")[:depth]
+        return ids[top], exact[top]
     fetch = depth
     while True:
         rows, scores = searcher.search(qv[None, :], min(fetch, searcher.count))

@@ -1,7 +1,9 @@
 """Metadata filters: parsed once, applied before the ranking is cut to k (so k hits come back when k exist)."""
 
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +147,26 @@ def test_a_store_without_subset_search_is_asked_for_more(crowded):
     assert len(rows) == 3 and all(allowed[r] for r in rows) and len(plain.calls) > 1
     _, exact = dense_search(crowded.index.searcher, qv, 3, allowed)  # FAISS: ID selector, one call
     assert np.allclose(scores, exact) and np.all(np.diff(scores) <= 0)  # the same best scores (ties aside)
+
+
+def test_a_filtered_hnsw_search_still_returns_k():
+    """HNSW with an ID selector can come back short when few rows are allowed; those are then scored exactly."""
+    from rag.retrieve import dense_search
+    from rag.vectorstore import FaissIndex, write_faiss
+
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((3000, 32)).astype("float32")
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as d:
+        index, info = write_faiss(vecs, Path(d) / "v.faiss", flat_threshold=100, log=lambda *_: None)
+    assert info["type"] == "hnsw"
+    searcher = FaissIndex(index)
+    for n_allowed in (5, 20, 400):
+        allowed = np.zeros(3000, dtype=bool)
+        allowed[rng.choice(3000, n_allowed, replace=False)] = True
+        qv = vecs[rng.integers(3000)]
+        rows, scores = dense_search(searcher, qv, 10, allowed)
+        want = min(10, n_allowed)
+        assert len([r for r in rows if r >= 0]) == want and all(allowed[r] for r in rows if r >= 0)
+        truth = np.sort(vecs[allowed] @ qv)[::-1][:want]
+        assert np.allclose(np.sort(scores[:want])[::-1], truth, atol=1e-5) or n_allowed > 100
