@@ -14,6 +14,7 @@ from .types import Chunk, Hit
 
 DEPTH = 100  # candidates taken from each retriever before fusion
 EXACT_LIMIT = 100_000  # a filter allowing at most this many chunks may score them exactly
+OVERFETCH_LIMIT = 16_384  # the most rows a store without subset search is asked for (Milvus' top-k limit)
 
 
 def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
@@ -56,30 +57,34 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
 
 def dense_search(searcher, qv: np.ndarray, depth: int, allowed: np.ndarray | None = None):
     """(rows, scores) of the `depth` nearest chunks among the allowed ones. A store that can search
-    a subset (FAISS: an ID selector) does; any other is asked for more until enough allowed rows came."""
+    a subset (FAISS: an ID selector) does; any other is asked for more until enough allowed rows came.
+    Either way, when that comes back short, up to EXACT_LIMIT allowed rows are scored exactly."""
     if allowed is None:
         rows, scores = searcher.search(qv[None, :], depth)
         return rows[0], scores[0]
+    ids = np.flatnonzero(allowed)
+    want = min(depth, len(ids))
     if getattr(searcher, "searches_subsets", False):
-        ids = np.flatnonzero(allowed)
         rows, scores = searcher.search(qv[None, :], depth, allowed=ids)
-        if (rows[0] >= 0).sum() >= min(depth, len(ids)) or len(ids) > EXACT_LIMIT:
-            return rows[0], scores[0]
-        # an approximate index (HNSW) can miss allowed rows when few are allowed: score those exactly
-        vecs = searcher.vectors(ids)
-        if vecs is None:
-            return rows[0], scores[0]
-        exact = vecs @ qv
-        top = np.argsort(-exact, kind="stable")[:depth]
-        return ids[top], exact[top]
-    fetch = depth
-    while True:
-        rows, scores = searcher.search(qv[None, :], min(fetch, searcher.count))
-        keep = [(r, s) for r, s in zip(rows[0], scores[0]) if r >= 0 and allowed[r]]
-        if len(keep) >= depth or fetch >= searcher.count:
-            keep = keep[:depth]
-            return np.array([r for r, _ in keep], dtype="int64"), np.array([s for _, s in keep], dtype="float32")
-        fetch *= 4
+        rows, scores = rows[0][rows[0] >= 0], scores[0][rows[0] >= 0]
+    else:
+        fetch = depth
+        while True:
+            rows, scores = searcher.search(qv[None, :], min(fetch, searcher.count))
+            ok = (rows[0] >= 0) & allowed[np.maximum(rows[0], 0)]
+            rows, scores = rows[0][ok][:depth], scores[0][ok][:depth]
+            if len(rows) >= want or fetch >= min(searcher.count, OVERFETCH_LIMIT):
+                break
+            fetch *= 4
+    # an approximate index (HNSW) misses allowed rows when few are allowed; over-fetching can stop short
+    if len(rows) >= want or len(ids) > EXACT_LIMIT:
+        return rows, scores
+    vecs = searcher.vectors(ids)
+    if vecs is None:
+        return rows, scores
+    exact = np.asarray(vecs, dtype="float32") @ qv
+    top = np.argsort(-exact, kind="stable")[:depth]
+    return ids[top], exact[top]
 
 
 def _collapse(index: Index, order: list[int], fused: dict, dense: dict, lexical: dict, k: int,
