@@ -1,4 +1,5 @@
-"""The `rag` command: index, search, ask, serve, eval, bench, chats, feedback, collections. Bad input is one line on stderr."""
+"""The `rag` command: index, search, ask, serve, eval, bench, chats, feedback, collections.
+Bad input is one line on stderr."""
 
 from __future__ import annotations
 
@@ -243,7 +244,8 @@ def format_sources(answer) -> str:
     if answer.citations:
         lines.append("\nSources:")
         for c in answer.citations:
-            where = f"{_in(c.collection)}{visible(c.doc_id)} chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            where = (f"{_in(c.collection)}{visible(c.doc_id)} chars {c.start}-{c.end}"
+                     + (f", page {c.page}" if c.page else ""))
             lines.append(f"[{c.n}] {visible(c.title)} ({where}, score {c.score:.3f})")
             lines.append(textwrap.indent(textwrap.fill(quoted(_plain(c.quote)), 96), "    "))
     elif answer.hits:
@@ -302,15 +304,15 @@ def cmd_bench(args, settings) -> int:
     return bench_scifact(args, settings)
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": cmd_verify, "serve": cmd_serve,
-            "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats,
-            "feedback": cmd_chats, "collections": lambda args, settings: _collections(args, settings)}
-
-
-def _collections(args, settings) -> int:
+def cmd_collections(args, settings) -> int:
     from .cli_collections import cmd_collections
 
     return cmd_collections(args, settings)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": cmd_verify, "serve": cmd_serve,
+            "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats,
+            "feedback": cmd_chats, "collections": cmd_collections}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,6 +38,8 @@ class Rag:
         from .collections import names, settings_for
 
         self.collections = names(self.settings)  # several: searched together (rag.merged)
+        # each collection's Settings, worked out once (an unknown name is an error here, not per question)
+        self._parts = [settings_for(self.settings, n) for n in self.collections] if len(self.collections) > 1 else []
         if len(self.collections) == 1:
             self.settings = settings_for(self.settings, self.collections[0])
         self._embedder = embedder
@@ -60,9 +62,7 @@ class Rag:
     def index(self):
         """The current index; a new build is picked up by the next request, in-flight ones keep theirs.
         Several collections: one merged index over theirs (rag.merged), reopened when any is rebuilt."""
-        from .collections import settings_for
-
-        parts = [settings_for(self.settings, n) for n in self.collections] if len(self.collections) > 1 else []
+        parts = self._parts
         version = tuple(_version(s.index_dir) for s in parts or [self.settings])
         with self._lock:
             if self._index is None or version != self._version:

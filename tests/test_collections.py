@@ -156,7 +156,8 @@ def test_each_collection_has_its_own_eval_gate(two, fake_embedder, capsys):
 
     geo = two.replace(collection="geo", mode="dense")
     gold = gold_of(geo, "eval/gold.jsonl")
-    assert gold == str(two.collections_dir / "geo" / "gold.jsonl") and gold_of(two, "eval/gold.jsonl") == "eval/gold.jsonl"
+    assert gold == str(two.collections_dir / "geo" / "gold.jsonl")
+    assert gold_of(two, "eval/gold.jsonl") == "eval/gold.jsonl"
     Path(gold).write_text(json.dumps({
         "id": "g1", "question": "What do volcanoes erupt?", "answer": "molten lava and ash", "doc_id": "volcano.md",
         "quotes": ["Volcanoes erupt molten lava and ash."], "answerable": True, "kind": "factoid"}) + "\n")
