@@ -204,3 +204,18 @@ def test_cli_two_collections_end_to_end(tmp_path):
     assert (tmp_path / "index" / "current").exists()
     out = _cli(["search", "robots", *both], tmp_path)
     assert out.returncode == 1 and "unknown collection 'notes'" in out.stderr
+
+
+def test_python_api_takes_collections_and_filters(two, fake_embedder, monkeypatch):
+    import rag
+
+    for key, value in (("CORPUS_DIR", two.corpus_dir), ("INDEX_DIR", two.index_dir),
+                       ("COLLECTIONS_DIR", two.collections_dir), ("REFUSAL_THRESHOLD", "0.2")):
+        monkeypatch.setenv(f"RAG_{key}", str(value))
+    monkeypatch.setattr(rag, "_by_collections", {})
+    rag.default(["default", "geo"])._embedder = fake_embedder  # the process-wide pipeline for these two
+    hits = rag.search("honey bees volcanoes", k=3, collections=["default", "geo"], filters={"author": "Vera*"})
+    assert [(h.collection, h.chunk.doc_id) for h in hits] == [("geo", "volcano.md")]
+    answer = rag.ask("Why do honey bees avoid volcanoes?", collections="default,geo", filters=["date>=2020"])
+    assert answer.citations and {c.collection for c in answer.citations} <= {"default", "geo"}
+    assert rag.default("default,geo") is rag.default(["default", "geo"])
