@@ -14,9 +14,9 @@ from .config import BACKENDS, MODES, Settings, llm_configured
 from .errors import RagError
 from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
 from .ui_eval import latest_report, render_eval
-from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, render_chat, render_corpus, render_document,
-                        render_sources)
+from .ui_render import UPLOAD_SUFFIXES, document_placeholder, esc, render_chat, render_sources
 from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
+from .ui_collections import Chooser, corpus_html, open_document  # noqa: F401 (open_document: public name)
 from .ui_upload import add_document
 
 __all__ = ["add_document", "build_app", "launch", "respond", "serve"]
@@ -179,28 +179,6 @@ def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float 
                                                        "see the server log"}], None
 
 
-def open_document(rag, doc_id, start, end) -> str:
-    """The document view for an indexed document only (looked up by id, never by path)."""
-    try:
-        start, end = int(start), int(end)
-        documents = rag.index.documents
-    except (TypeError, ValueError):
-        return document_placeholder("That citation has no valid position; ask the question again.")
-    except RagError as e:
-        return document_placeholder(str(e))
-    doc = documents.get(doc_id) if isinstance(doc_id, str) else None
-    if doc is None:
-        return document_placeholder(f"{str(doc_id)[:200]!r} is not in the index; ask the question again.")
-    return render_document(doc, start, end)
-
-
-def corpus_html(rag) -> str:
-    try:
-        return render_corpus(rag.index.manifest)
-    except RagError as e:
-        return render_corpus(None, str(e))
-
-
 # ---------------------------------------------------------------- layout
 
 
@@ -214,9 +192,11 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
     s = rag.settings
     backends = [b for b in BACKENDS if b != "llm" or llm_configured(s)]
     store = ChatStore.for_settings(s)
+    chooser = Chooser(rag)  # collections to choose per chat, when there are several
 
-    def on_ask(question, turns, k, mode, backend, conv, request: gr.Request):
-        for new_turns, answer in respond(rag, question, turns, k, mode, backend, delay):
+    def on_ask(question, turns, k, mode, backend, conv, chosen=None, request: gr.Request = None):
+        picked = chooser.pick(chosen)
+        for new_turns, answer in respond(picked, question, turns, k, mode, backend, delay):
             if answer is None:  # a partial answer, or an error that ends the stream
                 error = "error" in new_turns[-1]
                 conv = record_turn(store, conv, None)[0] if error else conv
@@ -225,7 +205,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                 conv, notice = record_turn(store, conv, answer, user_of(request))
                 if notice:  # the store failed: said once, and this session goes on without history
                     gr.Warning(notice)
-                docs = _documents(rag)
+                docs = chooser.documents(picked, answer)
                 yield render_chat(new_turns), render_sources(answer, docs), answer.to_dict(), new_turns, "", conv
 
     def on_feedback(rating, comment, conv, turns, request: gr.Request):
@@ -239,23 +219,23 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
         return on_feedback(-1, comment, conv, turns, request)
 
     def on_cite(evt: gr.EventData):
-        data = evt._data if isinstance(evt._data, dict) else {}
-        return open_document(rag, data.get("doc"), data.get("start"), data.get("end"))
+        return chooser.open(evt._data if isinstance(evt._data, dict) else {})
 
     def on_clear():  # the next question starts a new stored conversation
         return render_chat([]), render_sources(None, {}), document_placeholder(), None, [], new_conversation(), ""
 
-    def on_upload(path):
+    def on_upload(path, target=None):
         if not path:
             return gr.skip(), gr.skip()
+        into = chooser.pick([target] if target else None)
         try:
-            status = f'<div class="ok-text">\u2714 {esc(add_document(rag, path))}</div>'
+            status = f'<div class="ok-text">\u2714 {esc(add_document(into, path))}</div>'
         except RagError as e:
             status = f'<div class="error-text">\u26a0 {esc(e)}</div>'
         except Exception as e:  # a disk or index failure: one line here, the traceback in the server log
             log.exception("upload of %s failed", path)
             status = f'<div class="error-text">\u26a0 could not add the file ({esc(type(e).__name__)}: {esc(e)})</div>'
-        return status, corpus_html(rag)
+        return status, corpus_html(into)
 
     with gr.Blocks(title="Ask the corpus", analytics_enabled=False) as demo:
         turns, conv = gr.State([]), gr.State(new_conversation())
@@ -283,6 +263,8 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                                    label="Answer backend",
                                                    info=None if "llm" in backends else
                                                    "llm needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
+                            chosen = (gr.CheckboxGroup(chooser.names, value=chooser.served, label="Collections",
+                                                       elem_id="collections") if chooser.offered else None)
                         with gr.Accordion("Answer as JSON", open=False):
                             answer_json = gr.JSON(label="Latest answer")
                     with gr.Column(scale=2):
@@ -292,14 +274,16 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                 corpus = gr.HTML(js_on_load=None, elem_id="corpus")
                 upload = gr.File(label=f"Add a document ({' '.join(UPLOAD_SUFFIXES)}; up to {s.upload_max_mb} MB)",
                                  file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="upload")
+                target = (gr.Dropdown(chooser.names, value=chooser.served[0], label="Add to collection",
+                                      elem_id="upload-target") if chooser.offered else None)
                 upload_status = gr.HTML(js_on_load=None, elem_id="upload-status")
             with gr.Tab("Eval") as eval_tab:
                 evaluation = gr.HTML(js_on_load=None, elem_id="eval")
 
         outputs = [chat, sources, answer_json, turns, question, conv]
-        ask.click(on_ask, [question, turns, k, mode, backend, conv], outputs, api_name="ask", concurrency_limit=16,
-                  show_progress="hidden")
-        question.submit(on_ask, [question, turns, k, mode, backend, conv], outputs, api_visibility="undocumented",
+        asked = [question, turns, k, mode, backend, conv] + ([chosen] if chosen else [])
+        ask.click(on_ask, asked, outputs, api_name="ask", concurrency_limit=16, show_progress="hidden")
+        question.submit(on_ask, asked, outputs, api_visibility="undocumented",
                         concurrency_limit=16, show_progress="hidden")
         rated = [feedback_status, comment, conv]
         send.click(on_feedback, [rating, comment, conv, turns], rated, api_name="feedback", show_progress="hidden")
@@ -310,17 +294,11 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                        concurrency_limit=4)
         clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns, conv, feedback_status],
                     api_name="clear")
-        upload.upload(on_upload, upload, [upload_status, corpus], api_name="upload", concurrency_limit=1)
+        upload.upload(on_upload, [upload] + ([target] if target else []), [upload_status, corpus], api_name="upload",
+                      concurrency_limit=1)
         corpus_tab.select(lambda: corpus_html(rag), None, corpus, api_visibility="undocumented")
         eval_tab.select(lambda: render_eval(latest_report(reports_dir)), None, evaluation,
                         api_visibility="undocumented")
         demo.load(lambda: (corpus_html(rag), render_eval(latest_report(reports_dir))), None, [corpus, evaluation],
                   api_visibility="undocumented")
     return demo
-
-
-def _documents(rag) -> dict:
-    try:
-        return rag.index.documents
-    except RagError:
-        return {}

@@ -219,3 +219,43 @@ def test_python_api_takes_collections_and_filters(two, fake_embedder, monkeypatc
     answer = rag.ask("Why do honey bees avoid volcanoes?", collections="default,geo", filters=["date>=2020"])
     assert answer.citations and {c.collection for c in answer.citations} <= {"default", "geo"}
     assert rag.default("default,geo") is rag.default(["default", "geo"])
+
+
+def test_the_app_chooses_collections_per_chat_and_uploads_into_one(two, fake_embedder, tmp_path):
+    """With two collections the app offers both: a chat may search both (citations name theirs), an
+    upload goes into the chosen one; a citation opens in its own collection's document."""
+    from conftest import free_port
+    from gradio_client import Client, handle_file
+
+    from rag.ui import build_app, launch
+    from rag.ui_collections import Chooser
+
+    settings = two.replace(port=str(free_port()), data_dir=tmp_path / "data")
+    rag = Rag(settings, embedder=fake_embedder)
+    chooser = Chooser(rag)
+    assert chooser.offered and chooser.names == ["default", "geo"] and chooser.pick(None) is rag
+    assert chooser.pick(["geo", "default"]) is chooser.pick(["default", "geo"]) is not rag
+    assert "Volcanoes erupt" in chooser.open({"doc": "volcano.md", "start": 0, "end": 9, "collection": "geo"})
+    assert "not in the index" in chooser.open({"doc": "volcano.md", "start": 0, "end": 9})  # default has none
+    assert not Chooser(Rag(settings.replace(collection="geo"), embedder=fake_embedder)).offered
+    demo = build_app(rag, reports_dir=tmp_path / "reports", delay=0)
+    try:
+        client = Client(launch(demo, settings), verbose=False)
+        q = "Why do honey bees avoid volcanoes, and who makes honey from nectar?"
+        _, sources, answer, _ = client.predict(q, 5, "hybrid", "extractive", ["default", "geo"], api_name="/ask")
+        assert {c["collection"] for c in answer["citations"]} == {"default", "geo"}
+        assert 'data-collection="geo"' in sources and "Volcanoes erupt" in sources  # the card shows its context
+        _, _, answer, _ = client.predict(q, 5, "hybrid", "extractive", ["default"], api_name="/ask")
+        assert {c["collection"] for c in answer["citations"]} == {"default"}
+        upload = tmp_path / "in" / "lava.md"
+        upload.parent.mkdir()
+        upload.write_text("# Lava\n\nBasalt lava flows reach 1,200 degrees Celsius.\n")
+        status, corpus = client.predict(handle_file(str(upload)), "geo", api_name="/upload")
+        assert "Added lava.md" in status and "2 documents" in corpus
+        assert (two.collections_dir / "geo" / "corpus" / "lava.md").exists()
+        assert not (two.corpus_dir / "lava.md").exists()
+        _, _, answer, _ = client.predict("How hot are basalt lava flows?", 5, "hybrid", "extractive", ["geo"],
+                                         api_name="/ask")
+        assert answer["citations"] and answer["citations"][0]["doc_id"] == "lava.md"
+    finally:
+        demo.close()
