@@ -24,6 +24,10 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 OWN_FILES = ("corpus", "index", "gold.jsonl", "baseline.json", "candidates.jsonl", "reports")  # what delete removes
 
 
+class UnknownCollection(RagError):
+    """No collection has this name (the REST API answers 404)."""
+
+
 @dataclass(frozen=True)
 class Collection:
     name: str
@@ -99,7 +103,8 @@ def find(settings: Settings, name: str) -> Collection:
     if (home / "corpus").is_dir():
         return Collection(name, home / "corpus", home / "index", home / "gold.jsonl")
     known = ", ".join(c.name for c in every(settings))
-    raise RagError(f"unknown collection {name!r}; known: {known}; create it with `rag collections create {name}`")
+    raise UnknownCollection(f"unknown collection {name!r}; known: {known}; "
+                            f"create it with `rag collections create {name}`")
 
 
 def every(settings: Settings) -> list[Collection]:

@@ -35,7 +35,7 @@ def test_default_is_corpus_and_index_and_names_are_checked(tmp_path, tiny_settin
     for bad in ("", "../up", "a/b", "Caps", "-x", "x" * 49, "a:b"):
         with pytest.raises(RagError, match="is not valid"):
             coll.create(s, bad)
-    with pytest.raises(RagError, match="unknown collection 'nope'; known: default"):
+    with pytest.raises(coll.UnknownCollection, match="unknown collection 'nope'; known: default"):
         coll.settings_for(s, "nope")
     with pytest.raises(RagError, match="unknown collection"):
         Rag(s.replace(collection="nope"))
