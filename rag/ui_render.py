@@ -40,8 +40,8 @@ def visible(name) -> str:
 
 def _link(c: Citation, label: str, cls: str = "cite") -> str:
     return (f'<a class="{cls}" href="#" role="button" data-doc="{esc(c.doc_id)}" data-start="{c.start}" '
-            f'data-collection="{esc(c.collection)}" '
-            f'data-end="{c.end}" data-n="{c.n}" title="{esc(c.title)}: open the passage in its document">'
+            f'data-end="{c.end}" data-n="{c.n}" data-collection="{esc(c.collection)}" '
+            f'title="{esc(c.title)}: open the passage in its document">'
             f"{label}</a>")
 
 
