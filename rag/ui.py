@@ -12,11 +12,13 @@ from pathlib import Path
 
 from .config import BACKENDS, MODES, Settings, llm_configured
 from .errors import RagError
-from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
+from .ui_assets import CITE_JS, CSS, FOCUS_JS, SCROLL_JS, theme
 from .ui_eval import latest_report, render_eval
-from .ui_render import UPLOAD_SUFFIXES, document_placeholder, esc, render_chat, render_sources
+from .ui_render import document_placeholder, render_chat, render_corpus, render_document, render_sources
 from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
-from .ui_collections import Chooser, corpus_html, open_document  # noqa: F401 (open_document: public name)
+from .ui_collections import Chooser
+from .ui_corpus import corpus_tab, documents_html
+from .ui_history import REOPEN_JS, feedback_html, history_tab, latest_view
 from .ui_upload import add_document
 
 __all__ = ["add_document", "build_app", "launch", "respond", "serve"]
@@ -179,6 +181,28 @@ def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float 
                                                        "see the server log"}], None
 
 
+def open_document(rag, doc_id, start, end) -> str:
+    """The document view for an indexed document only (looked up by id, never by path)."""
+    try:
+        start, end = int(start), int(end)
+        documents = rag.index.documents
+    except (TypeError, ValueError):
+        return document_placeholder("That citation has no valid position; ask the question again.")
+    except RagError as e:
+        return document_placeholder(str(e))
+    doc = documents.get(doc_id) if isinstance(doc_id, str) else None
+    if doc is None:
+        return document_placeholder(f"{str(doc_id)[:200]!r} is not in the index; ask the question again.")
+    return render_document(doc, start, end)
+
+
+def corpus_html(rag) -> str:
+    try:
+        return render_corpus(rag.index.manifest)
+    except RagError as e:
+        return render_corpus(None, str(e))
+
+
 # ---------------------------------------------------------------- layout
 
 
@@ -192,7 +216,8 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
     s = rag.settings
     backends = [b for b in BACKENDS if b != "llm" or llm_configured(s)]
     store = ChatStore.for_settings(s)
-    chooser = Chooser(rag)  # collections to choose per chat, when there are several
+
+    chooser = Chooser(rag)  # the collections a chat may search, when there are several
 
     def on_ask(question, turns, k, mode, backend, conv, chosen=None, request: gr.Request = None):
         picked = chooser.pick(chosen)
@@ -205,7 +230,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                 conv, notice = record_turn(store, conv, answer, user_of(request))
                 if notice:  # the store failed: said once, and this session goes on without history
                     gr.Warning(notice)
-                docs = chooser.documents(picked, answer)
+                docs = chooser.documents(picked, answer, _documents(picked))
                 yield render_chat(new_turns), render_sources(answer, docs), answer.to_dict(), new_turns, "", conv
 
     def on_feedback(rating, comment, conv, turns, request: gr.Request):
@@ -219,34 +244,28 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
         return on_feedback(-1, comment, conv, turns, request)
 
     def on_cite(evt: gr.EventData):
-        return chooser.open(evt._data if isinstance(evt._data, dict) else {})
+        data = evt._data if isinstance(evt._data, dict) else {}
+        return open_document(chooser.owner(data), data.get("doc"), data.get("start"), data.get("end"))
 
     def on_clear():  # the next question starts a new stored conversation
         return render_chat([]), render_sources(None, {}), document_placeholder(), None, [], new_conversation(), ""
 
-    def on_upload(path, target=None):
-        if not path:
-            return gr.skip(), gr.skip()
-        into = chooser.pick([target] if target else None)
-        try:
-            status = f'<div class="ok-text">\u2714 {esc(add_document(into, path))}</div>'
-        except RagError as e:
-            status = f'<div class="error-text">\u26a0 {esc(e)}</div>'
-        except Exception as e:  # a disk or index failure: one line here, the traceback in the server log
-            log.exception("upload of %s failed", path)
-            status = f'<div class="error-text">\u26a0 could not add the file ({esc(type(e).__name__)}: {esc(e)})</div>'
-        return status, corpus_html(into)
+    def on_eval(request: gr.Request):
+        return render_eval(latest_report(reports_dir)), feedback_html(store, user_of(request))
+
+    def on_load(request: gr.Request):
+        return (documents_html(rag), *on_eval(request))
 
     with gr.Blocks(title="Ask the corpus", analytics_enabled=False) as demo:
         turns, conv = gr.State([]), gr.State(new_conversation())
         gr.HTML('<div class="app-head"><span class="app-title">Ask the corpus</span><span class="app-sub">Answers '
                 "quote the indexed documents; click [n] to read a passage in context. Runs offline.</span></div>",
                 js_on_load=None)
-        with gr.Tabs():
-            with gr.Tab("Chat"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
-                        chat = gr.HTML(render_chat([]), js_on_load=CITE_JS, elem_id="chat", autoscroll=True,
+                        chat = gr.HTML(render_chat([]), js_on_load=CITE_JS + SCROLL_JS, elem_id="chat", autoscroll=True,
                                        max_height=640, container=True, padding=True)
                         with gr.Row(equal_height=True):
                             question = gr.Textbox(placeholder="Ask a question about the documents\u2026",
@@ -263,28 +282,27 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                                    label="Answer backend",
                                                    info=None if "llm" in backends else
                                                    "llm needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
-                            chosen = (gr.CheckboxGroup(chooser.names, value=chooser.served, label="Collections",
-                                                       elem_id="collections") if chooser.offered else None)
+                            chosen = [gr.CheckboxGroup(chooser.names, value=chooser.served, label="Collections",
+                                                       elem_id="collections")] if chooser.offered else []
                         with gr.Accordion("Answer as JSON", open=False):
                             answer_json = gr.JSON(label="Latest answer")
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources(None, {}), js_on_load=CITE_JS, elem_id="sources")
                         viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")
-            with gr.Tab("Corpus") as corpus_tab:
-                corpus = gr.HTML(js_on_load=None, elem_id="corpus")
-                upload = gr.File(label=f"Add a document ({' '.join(UPLOAD_SUFFIXES)}; up to {s.upload_max_mb} MB)",
-                                 file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="upload")
-                target = (gr.Dropdown(chooser.names, value=chooser.served[0], label="Add to collection",
-                                      elem_id="upload-target") if chooser.offered else None)
-                upload_status = gr.HTML(js_on_load=None, elem_id="upload-status")
-            with gr.Tab("Eval") as eval_tab:
+            _, _, reopen_from = history_tab(gr, rag, store, dict(chat=chat, sources=sources, viewer=viewer, tabs=tabs,
+                                                                 answer_json=answer_json, turns=turns, conv=conv))
+            _, corpus = corpus_tab(gr, rag, s.upload_max_mb)
+            with gr.Tab("Eval", id="eval") as eval_tab:
                 evaluation = gr.HTML(js_on_load=None, elem_id="eval")
+                downs = gr.HTML(js_on_load=REOPEN_JS, elem_id="eval-feedback")
 
         outputs = [chat, sources, answer_json, turns, question, conv]
-        asked = [question, turns, k, mode, backend, conv] + ([chosen] if chosen else [])
-        ask.click(on_ask, asked, outputs, api_name="ask", concurrency_limit=16, show_progress="hidden")
-        question.submit(on_ask, asked, outputs, api_visibility="undocumented",
-                        concurrency_limit=16, show_progress="hidden")
+        for asked in (ask.click(on_ask, [question, turns, k, mode, backend, conv, *chosen], outputs, api_name="ask",
+                                concurrency_limit=16, show_progress="hidden"),
+                      question.submit(on_ask, [question, turns, k, mode, backend, conv, *chosen], outputs,
+                                      api_visibility="undocumented", concurrency_limit=16, show_progress="hidden")):
+            asked.then(lambda a: latest_view(_documents(rag), a), answer_json, viewer, api_visibility="undocumented",
+                       show_progress="hidden")  # the viewer follows the newest answer
         rated = [feedback_status, comment, conv]
         send.click(on_feedback, [rating, comment, conv, turns], rated, api_name="feedback", show_progress="hidden")
         for button, handler in ((up, on_up), (down, on_down)):
@@ -294,11 +312,14 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                        concurrency_limit=4)
         clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns, conv, feedback_status],
                     api_name="clear")
-        upload.upload(on_upload, [upload] + ([target] if target else []), [upload_status, corpus], api_name="upload",
-                      concurrency_limit=1)
-        corpus_tab.select(lambda: corpus_html(rag), None, corpus, api_visibility="undocumented")
-        eval_tab.select(lambda: render_eval(latest_report(reports_dir)), None, evaluation,
-                        api_visibility="undocumented")
-        demo.load(lambda: (corpus_html(rag), render_eval(latest_report(reports_dir))), None, [corpus, evaluation],
-                  api_visibility="undocumented")
+        reopen_from(downs)
+        eval_tab.select(on_eval, None, [evaluation, downs], api_visibility="undocumented")
+        demo.load(on_load, None, [corpus, evaluation, downs], api_visibility="undocumented")
     return demo
+
+
+def _documents(rag) -> dict:
+    try:
+        return rag.index.documents
+    except RagError:
+        return {}
