@@ -18,23 +18,31 @@ __all__ = ["ask", "search", "Answer", "Chunk", "Citation", "Document", "Hit", "R
 logging.getLogger("rag").addHandler(logging.NullHandler())  # the CLI/UI report problems themselves
 
 _default = None
+_by_collections: dict = {}
 
 
-def default():
-    """The process-wide pipeline built from the environment's settings."""
+def default(collections=None):
+    """The process-wide pipeline built from the environment's settings (for these collections:
+    a name, "a,b" or a list; None: RAG_COLLECTION, else the default collection)."""
     global _default
-    if _default is None:
-        from .pipeline import Rag
+    from .pipeline import Rag
 
+    if collections is not None:
+        key = ",".join([collections] if isinstance(collections, str) else collections)
+        if key not in _by_collections:
+            _by_collections[key] = Rag(load_settings().replace(collection=key))
+        return _by_collections[key]
+    if _default is None:
         _default = Rag()
     return _default
 
 
-def ask(question: str, history=()) -> Answer:
-    """Answer a question from the index, citing exact source spans."""
-    return default().ask(question, history)
+def ask(question: str, history=(), filters=None, collections=None) -> Answer:
+    """Answer a question from the index, citing exact source spans. `filters`: metadata conditions
+    ("author=Elsa Kania", ["date>=2019-01-01"] or {"author": "Elsa Kania", "date": ">=2019"})."""
+    return default(collections).ask(question, history, filters=filters)
 
 
-def search(question: str, k: int | None = None) -> list[Hit]:
-    """Ranked passages for a question."""
-    return default().search(question, k)
+def search(question: str, k: int | None = None, filters=None, collections=None) -> list[Hit]:
+    """Ranked passages for a question (`filters` as in `ask`, applied before the cut to k)."""
+    return default(collections).search(question, k, filters=filters)

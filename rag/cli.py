@@ -1,4 +1,5 @@
-"""The `rag` command: index, search, ask, serve, eval, bench, chats, feedback. Bad input is one line on stderr."""
+"""The `rag` command: index, search, ask, serve, eval, bench, chats, feedback, collections.
+Bad input is one line on stderr."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def _settings_flags() -> argparse.ArgumentParser:
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")
         group.add_argument(flag, dest=f"set_{f.name}", default=None, metavar=f.name.upper(),
+                           action="append" if f.name == "collection" else "store",  # --collection a --collection b
                            help=argparse.SUPPRESS if f.name in ("auth_password", "llm_api_key", "api_token") else None)
     return parent
 
@@ -39,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("-k", dest="set_top_k", default=None, metavar="K",
                         help="number of passages, 1..100 (same as --top-k; default: top_k setting)")
         sp.add_argument("--json", action="store_true", help="machine-readable output")
+        sp.add_argument("--filter", dest="filters", action="append", default=None, metavar="KEY<op>VALUE",
+                        help="only documents whose metadata match, e.g. 'author=Elsa Kania', 'date>=2019-01-01', "
+                             "'path=reports/*' (repeatable: all must hold)")
     sub.add_parser("verify", parents=[common], help="check every index file against its checksum")
     sv = sub.add_parser("serve", parents=[common], help="start the chat app and the HTTP API on 127.0.0.1")
     sv.add_argument("--expose", action="store_true", help="allow binding a non-loopback --host")
@@ -53,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     from .cli_chats import add_parsers
 
     add_parsers(sub, common)
+    from .cli_collections import add_parsers as add_collections
+
+    add_collections(sub, common)
     bn = sub.add_parser("bench", parents=[common], help="run an external benchmark")
     bn.add_argument("name", choices=["beir", "scifact"], help="beir: any BEIR dataset in --data; scifact: the same "
                     "on SciFact, and the only one with --rationales")
@@ -67,8 +75,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args) -> Settings:
-    overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("set_") and v is not None}
-    return load_settings(**overrides)
+    """Settings from flags over RAG_* variables; one --collection gives that collection's folders."""
+    overrides = {k[4:]: ",".join(v) if isinstance(v, list) else v
+                 for k, v in vars(args).items() if k.startswith("set_") and v is not None}
+    settings = load_settings(**overrides)
+    from .collections import names, settings_for
+
+    many = names(settings)
+    return settings_for(settings, many[0]) if len(many) == 1 and args.command != "collections" else settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_index(args, settings) -> int:
+    from .cli_collections import each_collection
     from .pipeline import Rag
     from .ui_render import counted
+
+    if each_collection(settings, lambda one: cmd_index(args, one)):
+        return 0
 
     report = Rag(settings).build(rebuild=args.rebuild, log=lambda m: print(m, file=sys.stderr))
     skipped = f"; {len(report.skipped)} files skipped (below)" if report.skipped else ""
@@ -112,7 +130,7 @@ def cmd_search(args, settings) -> int:
     from .pipeline import Rag
     from .types import hit_to_dict
 
-    hits = Rag(settings).search(args.question)
+    hits = Rag(settings).search(args.question, filters=args.filters)
     if args.json:
         print_json({"question": args.question, "hits": [hit_to_dict(h) for h in hits]})
         return 0
@@ -120,9 +138,15 @@ def cmd_search(args, settings) -> int:
         print("no passages found")
     for h in hits:
         c = h.chunk
-        print(f"{h.rank}. score {h.score:.4f}  {visible(c.title)}  [{visible(c.doc_id)} chars {c.start}-{c.end}]")
+        print(f"{h.rank}. score {h.score:.4f}  {visible(c.title)}  [{_in(h.collection)}{visible(c.doc_id)} chars "
+              f"{c.start}-{c.end}]")
         print(textwrap.indent(textwrap.fill(_plain(c.text), 100), "   "))
     return 0
+
+
+def _in(collection: str) -> str:
+    """A document's collection before its id, unless it is the default one."""
+    return f"{visible(collection)}:" if collection and collection != "default" else ""
 
 
 def print_json(data) -> None:
@@ -149,9 +173,11 @@ def cmd_ask(args, settings) -> int:
 
     rag = Rag(settings)
     if args.explain or args.gold_id:
+        if args.filters:
+            raise RagError("--explain does not take --filter yet; explain the question without it")
         return _explain(args, rag)
     answer, streamed = None, ""
-    for event in rag.ask_stream(args.question):
+    for event in rag.ask_stream(args.question, filters=args.filters):
         if isinstance(event, str):
             streamed += event
             if not args.json and settings.backend == "llm":
@@ -219,7 +245,8 @@ def format_sources(answer) -> str:
     if answer.citations:
         lines.append("\nSources:")
         for c in answer.citations:
-            where = f"{visible(c.doc_id)} chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+            where = (f"{_in(c.collection)}{visible(c.doc_id)} chars {c.start}-{c.end}"
+                     + (f", page {c.page}" if c.page else ""))
             lines.append(f"[{c.n}] {visible(c.title)} ({where}, score {c.score:.3f})")
             lines.append(textwrap.indent(textwrap.fill(quoted(_plain(c.quote)), 96), "    "))
     elif answer.hits:
@@ -257,8 +284,10 @@ def cmd_eval(args, settings) -> int:
         from .cli_chats import cmd_accept
 
         return cmd_accept(args, settings)
+    from .cli_collections import gold_of
     from .evaluate import run_cli
 
+    args.gold = gold_of(settings, args.gold)
     return run_cli(args, settings)
 
 
@@ -276,9 +305,15 @@ def cmd_bench(args, settings) -> int:
     return bench_scifact(args, settings)
 
 
+def cmd_collections(args, settings) -> int:
+    from .cli_collections import cmd_collections
+
+    return cmd_collections(args, settings)
+
+
 COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": cmd_verify, "serve": cmd_serve,
             "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats,
-            "feedback": cmd_chats}
+            "feedback": cmd_chats, "collections": cmd_collections}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -70,6 +70,8 @@ class Settings:
     log_file: Path | str = ""  # `rag serve` also logs here ("" = stderr only)
     max_doc_chars: int = 10_000_000  # a file extracting to more text than this is skipped (PDF bombs)
     data_dir: Path = Path("data")  # chat history and feedback (chats.sqlite3)
+    collection: str = ""  # collections to use, comma-separated ("" = default: corpus_dir + index_dir)
+    collections_dir: Path = Path("collections")  # collections/NAME/{corpus,index} (rag.collections)
 
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}

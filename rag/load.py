@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -124,10 +125,12 @@ def load_file(path: Path, doc_id: str | None = None, max_chars: int = MAX_DOC_CH
         if size > MAX_FILE_BYTES:
             raise LoadError(f"file is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit; "
                             f"split it into smaller files")
-        data = path.read_bytes()
+        data, mtime = path.read_bytes(), path.stat().st_mtime
     except OSError as e:
         raise LoadError(f"cannot read file: {e.strerror or e}") from None
-    return parse_bytes(data, path.suffix.lower(), doc_id, max_chars)
+    doc = parse_bytes(data, path.suffix.lower(), doc_id, max_chars)
+    doc.metadata["modified"] = time.strftime("%Y-%m-%d", time.gmtime(mtime))  # a filter's date (not hashed)
+    return doc
 
 
 def parse_bytes(data: bytes, suffix: str, doc_id: str, max_chars: int = MAX_DOC_CHARS) -> Document:
@@ -316,11 +319,11 @@ def _pdf_text(data: bytes, max_chars: int = MAX_DOC_CHARS) -> tuple[str, dict]:
             if pos - 2 > max_chars:  # stop extracting: the rest could take minutes (compressed streams)
                 raise LoadError(_too_long(pos - 2, max_chars, f" by page {len(pages)}"))
         info = reader.metadata or {}
-        title = str(info.get("/Title") or "").strip()
+        title, author = (str(info.get(k) or "").strip() for k in ("/Title", "/Author"))
     except LoadError:
         raise
     except (PdfReadError, Exception) as e:  # pypdf raises many types on corrupt input
         raise LoadError(f"corrupt or unreadable PDF ({type(e).__name__})") from None
     if not any(pages):
         raise LoadError("PDF has no extractable text (scanned images need OCR first)")
-    return "\n\n".join(pages), {"title": title, "page_starts": starts}
+    return "\n\n".join(pages), {"title": title, "page_starts": starts, **({"author": author} if author else {})}

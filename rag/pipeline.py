@@ -35,6 +35,13 @@ class Rag:
 
     def __init__(self, settings: Settings | None = None, embedder=None, generator=None, store=None):
         self.settings = settings or load_settings()
+        from .collections import names, settings_for
+
+        self.collections = names(self.settings)  # several: searched together (rag.merged)
+        # each collection's Settings, worked out once (an unknown name is an error here, not per question)
+        self._parts = [settings_for(self.settings, n) for n in self.collections] if len(self.collections) > 1 else []
+        if len(self.collections) == 1:
+            self.settings = settings_for(self.settings, self.collections[0])
         self._embedder = embedder
         self.generator = generator
         self.store = store  # a rag.vectorstore.VectorStore; None: the one RAG_VECTOR_STORE names
@@ -53,17 +60,20 @@ class Rag:
 
     @property
     def index(self):
-        """The current index; a new build is picked up by the next request, in-flight ones keep theirs."""
-        link = Path(self.settings.index_dir) / "current"
-        try:
-            version = os.readlink(link)
-        except OSError:
-            version = None
+        """The current index; a new build is picked up by the next request, in-flight ones keep theirs.
+        Several collections: one merged index over theirs (rag.merged), reopened when any is rebuilt."""
+        parts = self._parts
+        version = tuple(_version(s.index_dir) for s in parts or [self.settings])
         with self._lock:
             if self._index is None or version != self._version:
                 from .store import open_index
 
-                self._index = open_index(self.settings, store=self.store)
+                if parts:
+                    from .merged import open_merged
+
+                    self._index = open_merged(parts, self.store)
+                else:
+                    self._index = open_index(self.settings, store=self.store)
                 self._version = version
             return self._index
 
@@ -81,6 +91,8 @@ class Rag:
     def build(self, rebuild: bool = False, log=print):
         from .index import build
 
+        if len(self.collections) > 1:
+            raise RagError(f"index one collection at a time, not {', '.join(self.collections)}")
         embedder = self.embedder
         if self.settings.ray_address:  # documents embedded on a Ray cluster; same records either way
             from .distributed import RayEmbedder
@@ -88,9 +100,18 @@ class Rag:
             embedder = RayEmbedder(embedder, self.settings.ray_address)
         return build(self.settings, embedder, rebuild=rebuild, log=log, store=self.store)
 
-    def search(self, question: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        question, _ = self.clean(question)
-        return self.retrieve(self.index, question, k, mode)
+    def search(self, question: str, k: int | None = None, mode: str | None = None, filters=None) -> list[Hit]:
+        """Ranked passages; `filters` (rag.filters: "author=...", {"date": ">=2019"}) apply before the cut to k."""
+        from .filters import parse, restrict
+
+        question, flt = self.clean(question)[0], parse(filters)  # a bad filter is reported before the index opens
+        return self._tag(self.retrieve(restrict(self.index, flt), question, k, mode))
+
+    def _tag(self, result):
+        """Hits and citations named by their collection (rag.merged.tag)."""
+        from .merged import tag
+
+        return tag(result, None if len(self.collections) > 1 else self.settings.collection or "default")
 
     def retrieve(self, index, question: str, k: int | None = None, mode: str | None = None, query_vector=None,
                  trace: dict | None = None):
@@ -116,24 +137,27 @@ class Rag:
         return question, ""
 
     def ask(self, question: str, history=(), k: int | None = None, mode: str | None = None,
-            backend: str | None = None) -> Answer:
+            backend: str | None = None, filters=None) -> Answer:
         """Answer with verified citations (the last event of `ask_stream`)."""
         final = None
-        for final in self.ask_stream(question, history, k, mode, backend):
+        for final in self.ask_stream(question, history, k, mode, backend, filters):
             pass
         return final
 
     def ask_stream(self, question: str, history=(), k: int | None = None, mode: str | None = None,
-                   backend: str | None = None) -> Iterator[str | Answer]:
-        """Yield text pieces as they are produced, then the finished Answer."""
+                   backend: str | None = None, filters=None) -> Iterator[str | Answer]:
+        """Yield text pieces as they are produced, then the finished Answer (`filters` as in `search`)."""
+        from .filters import parse, restrict
+
         question, notice = self.clean(question)
-        index = self.index
+        index = restrict(self.index, parse(filters))
         k, mode = k or self.settings.top_k, mode or self.settings.mode
         if (backend or self.settings.backend) == "llm":
-            yield from self._llm_stream(index, question, history, k, mode, notice)
+            for event in self._llm_stream(index, question, history, k, mode, notice):
+                yield event if isinstance(event, str) else self._tag(event)
             return
         result = self._extractive(index, question, history, k, mode)
-        result = _with_notices(result, notice, result.notice)
+        result = self._tag(_with_notices(result, notice, result.notice))
         yield result.text
         yield result
 
@@ -212,6 +236,13 @@ class Rag:
         result = self._extractive(index, question, history, k, mode)
         yield result.text
         yield _with_notices(result, notice, warning, result.notice)
+
+
+def _version(index_dir) -> str | None:
+    try:
+        return os.readlink(Path(index_dir) / "current")
+    except OSError:
+        return None
 
 
 def _with_notices(answer: Answer, *notices: str) -> Answer:

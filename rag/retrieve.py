@@ -13,6 +13,8 @@ from .store import Index
 from .types import Chunk, Hit
 
 DEPTH = 100  # candidates taken from each retriever before fusion
+EXACT_LIMIT = 100_000  # a filter allowing at most this many chunks may score them exactly
+OVERFETCH_LIMIT = 16_384  # the most rows a store without subset search is asked for (Milvus' top-k limit)
 
 
 def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: str = "hybrid",
@@ -21,18 +23,22 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     """Top-k hits, best first, with near-duplicate passages collapsed. A `trace` dict is filled with
     each ranking, the fused order and what was collapsed or merged (for `rag ask --explain`)."""
     n = len(index.chunks)
-    if n == 0 or not question.strip():
+    allowed = getattr(index, "allowed", None)  # a metadata filter's chunk mask (rag.filters.restrict)
+    n_ok = n if allowed is None else int(allowed.sum())
+    if n_ok == 0 or not question.strip():
         return []
-    depth = min(n, max(DEPTH, 4 * k))
+    depth = min(n_ok, max(DEPTH, 4 * k))
     dense: dict[int, float] = {}
     sentence: dict[int, float] = {}
     lexical: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
         qv = embedder.embed_query(question) if query_vector is None else query_vector
-        rows, scores = index.searcher.search(np.asarray(qv, dtype="float32")[None, :], depth)
-        dense = {int(i): float(s) for i, s in zip(rows[0], scores[0]) if i >= 0}
+        rows, scores = dense_search(index.searcher, np.asarray(qv, dtype="float32"), depth, allowed)
+        dense = {int(i): float(s) for i, s in zip(rows, scores) if i >= 0}
     if mode in ("bm25", "hybrid"):
         all_scores = index.lexical.scores(question)
+        if allowed is not None:
+            all_scores = np.where(allowed, all_scores, 0.0)
         top = np.argpartition(-all_scores, depth - 1)[:depth] if depth < n else np.arange(n)
         lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
     if mode == "hybrid":
@@ -47,6 +53,38 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
     if trace is not None:
         trace.update(dense=dense, bm25=lexical, sentence=sentence, fused=order, collapsed=[], merged=[])
     return _collapse(index, order, fused, dense, lexical, k, dedup_threshold, merge_adjacent, trace)
+
+
+def dense_search(searcher, qv: np.ndarray, depth: int, allowed: np.ndarray | None = None):
+    """(rows, scores) of the `depth` nearest chunks among the allowed ones. A store that can search
+    a subset (FAISS: an ID selector) does; any other is asked for more until enough allowed rows came.
+    Either way, when that comes back short, up to EXACT_LIMIT allowed rows are scored exactly."""
+    if allowed is None:
+        rows, scores = searcher.search(qv[None, :], depth)
+        return rows[0], scores[0]
+    ids = np.flatnonzero(allowed)
+    want = min(depth, len(ids))
+    if getattr(searcher, "searches_subsets", False):
+        rows, scores = searcher.search(qv[None, :], depth, allowed=ids)
+        rows, scores = rows[0][rows[0] >= 0], scores[0][rows[0] >= 0]
+    else:
+        fetch = depth
+        while True:
+            rows, scores = searcher.search(qv[None, :], min(fetch, searcher.count))
+            ok = (rows[0] >= 0) & allowed[np.maximum(rows[0], 0)]
+            rows, scores = rows[0][ok][:depth], scores[0][ok][:depth]
+            if len(rows) >= want or fetch >= min(searcher.count, OVERFETCH_LIMIT):
+                break
+            fetch *= 4
+    # an approximate index (HNSW) misses allowed rows when few are allowed; over-fetching can stop short
+    if len(rows) >= want or len(ids) > EXACT_LIMIT:
+        return rows, scores
+    vecs = searcher.vectors(ids)
+    if vecs is None:
+        return rows, scores
+    exact = np.asarray(vecs, dtype="float32") @ qv
+    top = np.argsort(-exact, kind="stable")[:depth]
+    return ids[top], exact[top]
 
 
 def _collapse(index: Index, order: list[int], fused: dict, dense: dict, lexical: dict, k: int,

@@ -36,7 +36,8 @@ class Document:
 
     @property
     def hash(self) -> str:
-        return content_hash(self.title, self.text, repr(sorted(self.metadata.items())))
+        # the file's modification day is recorded for filters but is no change of the document
+        return content_hash(self.title, self.text, repr(sorted(i for i in self.metadata.items() if i[0] != "modified")))
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Hit:
     rank: int
     dense: float | None = None
     bm25: float | None = None
+    collection: str = ""  # the collection it came from (rag.collections)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Citation:
     score: float
     support: float = 1.0
     page: int | None = None
+    collection: str = ""  # the collection of the cited document
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -135,4 +138,5 @@ def hit_to_dict(hit: Hit) -> dict:
         "end": c.end,
         "page": c.page,
         "text": c.text,
+        "collection": hit.collection,
     }

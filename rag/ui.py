@@ -17,6 +17,7 @@ from .ui_eval import latest_report, render_eval
 from .ui_render import document_placeholder, render_chat, render_corpus, render_document, render_sources
 from .ui_explain import explain_panel
 from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
+from .ui_collections import Chooser
 from .ui_corpus import corpus_tab, documents_html
 from .ui_history import REOPEN_JS, feedback_html, history_tab, latest_view
 from .ui_upload import add_document
@@ -200,8 +201,11 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
     backends = [b for b in BACKENDS if b != "llm" or llm_configured(s)]
     store = ChatStore.for_settings(s)
 
-    def on_ask(question, turns, k, mode, backend, conv, request: gr.Request):
-        for new_turns, answer in respond(rag, question, turns, k, mode, backend, delay):
+    chooser = Chooser(rag)  # the collections a chat may search, when there are several
+
+    def on_ask(question, turns, k, mode, backend, conv, chosen=None, request: gr.Request = None):
+        picked = chooser.pick(chosen)
+        for new_turns, answer in respond(picked, question, turns, k, mode, backend, delay):
             if answer is None:  # a partial answer, or an error that ends the stream
                 error = "error" in new_turns[-1]
                 conv = record_turn(store, conv, None)[0] if error else conv
@@ -210,7 +214,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                 conv, notice = record_turn(store, conv, answer, user_of(request))
                 if notice:  # the store failed: said once, and this session goes on without history
                     gr.Warning(notice)
-                docs = _documents(rag)
+                docs = chooser.documents(picked, answer, _documents(picked))
                 yield render_chat(new_turns), render_sources(answer, docs), answer.to_dict(), new_turns, "", conv
 
     def on_feedback(rating, comment, conv, turns, request: gr.Request):
@@ -225,7 +229,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
 
     def on_cite(evt: gr.EventData):
         data = evt._data if isinstance(evt._data, dict) else {}
-        return open_document(rag, data.get("doc"), data.get("start"), data.get("end"))
+        return open_document(chooser.owner(data), data.get("doc"), data.get("start"), data.get("end"))
 
     def on_clear():  # the next question starts a new stored conversation
         return render_chat([]), render_sources(None, {}), document_placeholder(), None, [], new_conversation(), ""
@@ -262,6 +266,8 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                                    label="Answer backend",
                                                    info=None if "llm" in backends else
                                                    "llm needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
+                            chosen = [gr.CheckboxGroup(chooser.names, value=chooser.served, label="Collections",
+                                                       elem_id="collections")] if chooser.offered else []
                         with gr.Accordion("Answer as JSON", open=False):
                             answer_json = gr.JSON(label="Latest answer")
                         follow_answers = explain_panel(gr, rag, turns, k, mode)
@@ -276,9 +282,9 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                 downs = gr.HTML(js_on_load=REOPEN_JS, elem_id="eval-feedback")
 
         outputs = [chat, sources, answer_json, turns, question, conv]
-        for asked in (ask.click(on_ask, [question, turns, k, mode, backend, conv], outputs, api_name="ask",
+        for asked in (ask.click(on_ask, [question, turns, k, mode, backend, conv, *chosen], outputs, api_name="ask",
                                 concurrency_limit=16, show_progress="hidden"),
-                      question.submit(on_ask, [question, turns, k, mode, backend, conv], outputs,
+                      question.submit(on_ask, [question, turns, k, mode, backend, conv, *chosen], outputs,
                                       api_visibility="undocumented", concurrency_limit=16, show_progress="hidden")):
             asked.then(lambda a: latest_view(_documents(rag), a), answer_json, viewer, api_visibility="undocumented",
                        show_progress="hidden")  # the viewer follows the newest answer

@@ -10,7 +10,8 @@ element.addEventListener('click', (e) => {
   const a = e.target.closest('a.cite');
   if (!a || !element.contains(a)) return;
   e.preventDefault();
-  trigger('cite', {doc: a.dataset.doc, start: Number(a.dataset.start), end: Number(a.dataset.end)});
+  trigger('cite', {doc: a.dataset.doc, start: Number(a.dataset.start), end: Number(a.dataset.end),
+                   collection: a.dataset.collection || ''});
   // mark the same passage in the sources panel (matched by position, so older answers work too)
   const list = document.querySelector('#sources .sources');
   if (!list) return;

@@ -26,7 +26,7 @@ element.addEventListener('click', (e) => {
   trigger('reopen', {id: Number(a.dataset.id)});
 });
 """
-CITE_FIELDS = ("n", "doc_id", "title", "start", "end", "quote", "score", "support", "page")
+CITE_FIELDS = ("n", "doc_id", "title", "start", "end", "quote", "score", "support", "page", "collection")
 
 
 def answer_from_dict(d: dict, documents: dict) -> Answer:
@@ -46,7 +46,7 @@ def answer_from_dict(d: dict, documents: dict) -> Answer:
         try:
             hits.append(Hit(Chunk(p["doc_id"], p["start"], p["end"], p["text"], p.get("title", ""), page=p.get("page")),
                             float(p.get("score") or 0), int(p.get("rank") or len(hits) + 1), p.get("dense"),
-                            p.get("bm25")))
+                            p.get("bm25"), str(p.get("collection") or "")))
         except (KeyError, TypeError, ValueError):
             continue
     notice = d.get("notice") or ""

@@ -40,7 +40,8 @@ def visible(name) -> str:
 
 def _link(c: Citation, label: str, cls: str = "cite") -> str:
     return (f'<a class="{cls}" href="#" role="button" data-doc="{esc(c.doc_id)}" data-start="{c.start}" '
-            f'data-end="{c.end}" data-n="{c.n}" title="{esc(c.title)}: open the passage in its document">'
+            f'data-end="{c.end}" data-n="{c.n}" data-collection="{esc(c.collection)}" '
+            f'title="{esc(c.title)}: open the passage in its document">'
             f"{label}</a>")
 
 
@@ -183,7 +184,8 @@ def _citation_card(c: Citation, documents: dict) -> str:
 
 def _hit_card(h: Hit) -> str:
     ch = h.chunk
-    fake = Citation(n=h.rank, doc_id=ch.doc_id, title=ch.title, start=ch.start, end=ch.end, quote="", score=h.score)
+    fake = Citation(n=h.rank, doc_id=ch.doc_id, title=ch.title, start=ch.start, end=ch.end, quote="", score=h.score,
+                    collection=h.collection)
     page = f" \u00b7 page {ch.page}" if ch.page else ""
     return (f'<div class="src"><div class="src-head"><span class="rank">{h.rank}.</span> '
             f'<span class="src-title">{esc(ch.title)}</span></div>'

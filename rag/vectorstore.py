@@ -35,7 +35,8 @@ class VectorIndex(Protocol):
     dim: int
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, scores), each [len(queries), k], best first; rows index the version's chunks, -1 pads."""
+        """(rows, scores), each [len(queries), k], best first; rows index the version's chunks, -1 pads.
+        An index with `searches_subsets = True` also takes `allowed=` (rows it may return: filters)."""
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray | None:
         """The stored vectors of these rows, in one call; None if this index cannot give them back."""
@@ -83,11 +84,13 @@ class FaissStore:
 
 
 class FaissIndex:
+    searches_subsets = True  # search(..., allowed=rows): an ID selector, so a filter never cuts k short
+
     def __init__(self, index):
         self.index = index
         self.count, self.dim = int(index.ntotal), int(index.d)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """A single query runs on one OpenMP thread: a thread team saves nothing on one vector and
         stalls whenever another process holds a core (21 ms vs 6 ms on the SciFact index, loaded
         machine). The setting is per calling thread, so concurrent requests do not race on it."""
@@ -98,7 +101,10 @@ class FaissIndex:
         if len(queries) == 1:
             faiss.omp_set_num_threads(1)
         try:
-            scores, rows = self.index.search(queries, k)
+            if allowed is None:
+                scores, rows = self.index.search(queries, k)
+            else:
+                scores, rows = self.index.search(queries, k, params=_selector(self.index, allowed))
         finally:
             faiss.omp_set_num_threads(previous)
         return rows, scores
@@ -109,6 +115,15 @@ class FaissIndex:
             return self.index.reconstruct_batch(rows) if len(rows) else np.zeros((0, self.dim), "float32")
         except RuntimeError:  # an index type that cannot give vectors back
             return None
+
+
+def _selector(index, allowed: np.ndarray):
+    import faiss
+
+    sel = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype="int64"))
+    if hasattr(index, "hnsw"):
+        return faiss.SearchParametersHNSW(sel=sel, efSearch=index.hnsw.efSearch)
+    return faiss.SearchParameters(sel=sel)
 
 
 def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int, log=print):
