@@ -19,8 +19,10 @@ from starlette.exceptions import HTTPException
 from .api_docs import docs_page, openapi_with_errors
 from .api_models import (DEFAULT_COLLECTION, AnswerOut, AskRequest, Collection, Deleted, DocumentOut, Health,
                          SearchOut, SearchRequest, Upload)
+from .collections import every
 from .config import llm_configured
 from .errors import IndexBusy, NotFound, RagError
+from .filters import parse
 from .types import hit_to_dict
 from .ui_render import UPLOAD_SUFFIXES
 from .ui_upload import delete_document, store_document
@@ -37,6 +39,7 @@ def create_api(rag) -> FastAPI:
     add_error_handlers(api)
     s = rag.settings
     api.add_middleware(UploadLimit, max_bytes=s.upload_max_mb * 2**20)
+    scoped = Scoped(rag)
 
     @api.get(f"{V1}/health", response_model=Health, tags=["status"])
     def health():
@@ -51,9 +54,9 @@ def create_api(rag) -> FastAPI:
     @api.post(f"{V1}/search", response_model=SearchOut, tags=["ask"], responses={404: {}})
     def search(req: SearchRequest):
         """Ranked passages for a question (no answer)."""
-        check_scope(req.collections, req.filters)
-        question, _ = rag.clean(req.question)
-        hits = rag.retrieve(rag.index, question, req.k, req.mode)
+        r = scoped(req.collections)
+        question, _ = r.clean(req.question)
+        hits = r.search(question, req.k, req.mode, filters=req.filters or None)
         return {"question": question, "mode": req.mode or s.mode, "collections": req.collections,
                 "passages": [hit_to_dict(h) for h in hits]}
 
@@ -62,13 +65,15 @@ def create_api(rag) -> FastAPI:
                                          "one `answer` event (the answer object) or one `error` event"}}}}})
     def ask(req: AskRequest, request: Request):
         """An answer with verified citations; streamed as server-sent events with `Accept: text/event-stream`."""
-        check_scope(req.collections, req.filters)
+        r = scoped(req.collections)
+        parse(req.filters or None)  # a bad filter is a 400 here, not an event in a 200 stream
         if (req.backend or s.backend) == "llm" and not llm_configured(s):
             raise RagError("the llm backend needs RAG_LLM_BASE_URL and RAG_LLM_MODEL; use the extractive backend")
-        rag.clean(req.question)  # a bad question is a 400 here, not an event in a 200 stream
-        rag.index  # noqa: B018 -- no index is a 503 before the stream starts
+        r.clean(req.question)  # a bad question is a 400 here, not an event in a 200 stream
+        r.index  # noqa: B018 -- no index is a 503 before the stream starts
         history = [(t.question, t.answer) for t in req.history]
-        stream = rag.ask_stream(req.question, history, k=req.k, mode=req.mode, backend=req.backend)
+        stream = r.ask_stream(req.question, history, k=req.k, mode=req.mode, backend=req.backend,
+                              filters=req.filters or None)
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(sse(stream), media_type="text/event-stream",
                                      headers={"cache-control": "no-store", "x-accel-buffering": "no"})
@@ -79,23 +84,22 @@ def create_api(rag) -> FastAPI:
 
     @api.get(f"{V1}/collections", response_model=list[Collection], tags=["collections"])
     def collections():
-        """The collections this server answers from."""
-        docs = rag.index.manifest["documents"]
-        return [Collection(name=DEFAULT_COLLECTION, documents=len(docs), chunks=sum(d["chunks"] for d in docs))]
+        """Every collection (default first), with what its index holds."""
+        return [Collection(name=d["name"], documents=d["documents"] or 0, chunks=d["chunks"] or 0)
+                for d in (c.describe() for c in every(s))]
 
     @api.get(V1 + "/collections/{name}/documents", response_model=list[DocumentOut], tags=["collections"],
              responses={404: {}})
     def documents(name: str):
         """The indexed documents of a collection."""
-        check_scope([name], {})
         return [DocumentOut(id=d["id"], title=d.get("title", ""), chunks=d["chunks"],
-                            indexed_at=d.get("indexed_at", "")) for d in rag.index.manifest["documents"]]
+                            indexed_at=d.get("indexed_at", "")) for d in scoped([name]).index.manifest["documents"]]
 
     @api.post(V1 + "/collections/{name}/documents", response_model=Upload, tags=["collections"],
               responses={201: {"model": Upload, "description": "added"}, 404: {}, 413: {}})
     def upload(name: str, file: UploadFile = File(description=f"one of {' '.join(UPLOAD_SUFFIXES)}")):
         """Add a file (same size, type and name rules as the app's upload) and re-index incrementally."""
-        check_scope([name], {})
+        r = scoped([name])
         filename = (file.filename or "").strip()
         if Path(filename).suffix.lower() not in UPLOAD_SUFFIXES:
             raise RagError(f"{filename[:200] or 'the file'} is not a supported type; upload one of "
@@ -109,7 +113,7 @@ def create_api(rag) -> FastAPI:
             with open(path, "wb") as out:
                 while chunk := file.file.read(2**20):
                     out.write(chunk)
-            stored, added, status = store_document(rag, path, name=filename)
+            stored, added, status = store_document(r, path, name=filename)
         return JSONResponse(Upload(added=added, document=stored, status=status).model_dump(),
                             status_code=201 if added else 200)
 
@@ -117,10 +121,10 @@ def create_api(rag) -> FastAPI:
                 responses={404: {}})
     def delete(name: str, doc_id: str):
         """Remove a document's file from the collection and re-index."""
-        check_scope([name], {})
-        if doc_id not in {d["id"] for d in rag.index.manifest["documents"]}:
+        r = scoped([name])
+        if doc_id not in {d["id"] for d in r.index.manifest["documents"]}:
             raise NotFound(f"unknown document: {doc_id[:200]}")
-        return Deleted(deleted=doc_id, status=delete_document(rag, doc_id))
+        return Deleted(deleted=doc_id, status=delete_document(r, doc_id))
 
     @api.get("/api/docs", include_in_schema=False)
     def docs():
@@ -152,15 +156,30 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
-def check_scope(collections: list[str], filters: dict) -> None:
-    """Only the `default` collection exists for now, and the pipeline has no metadata filters yet."""
-    if not collections:
-        raise RagError(f"collections is empty; name at least one (e.g. [\"{DEFAULT_COLLECTION}\"])")
-    for name in collections:
-        if name != DEFAULT_COLLECTION:
-            raise NotFound(f"unknown collection: {name[:200]}")
-    if filters:
-        raise RagError("filters are not supported yet")
+class Scoped:
+    """The `Rag` answering from a list of collections: the server's own, or one opened on first use
+    (sharing its embedding model) and kept; an unknown name is a 404 (rag.collections.UnknownCollection)."""
+
+    KEEP = 8
+
+    def __init__(self, rag):
+        self.rag, self.opened = rag, {}
+
+    def __call__(self, names: list[str]):
+        if not names:
+            raise RagError(f"collections is empty; name at least one (e.g. [\"{DEFAULT_COLLECTION}\"])")
+        key = tuple(dict.fromkeys(n.strip() for n in names))
+        if list(key) == (self.rag.collections or [DEFAULT_COLLECTION]):
+            return self.rag
+        if key not in self.opened:
+            from .pipeline import Rag
+
+            r = Rag(self.rag.settings.replace(collection=",".join(key)), embedder=self.rag.embedder,
+                    generator=self.rag.generator)
+            while len(self.opened) >= self.KEEP:
+                self.opened.pop(next(iter(self.opened)))
+            self.opened[key] = r
+        return self.opened[key]
 
 
 def sse(stream):

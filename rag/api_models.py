@@ -26,9 +26,10 @@ class SearchRequest(BaseModel):
     k: int | None = Field(None, ge=1, le=100, description="number of passages (default: the top_k setting)")
     mode: Literal[MODES] | None = Field(None, description="retrieval mode (default: the mode setting)")
     collections: list[str] = Field(default_factory=lambda: [DEFAULT_COLLECTION], max_length=20,
-                                   description="collections to search; only `default` exists for now")
-    filters: dict[str, str] = Field(default_factory=dict, description="metadata filters (not supported yet: "
-                                    "a non-empty value is a 400)")
+                                   description="collections searched together (rankings fused; citations name their collection)")
+    filters: dict[str, str] = Field(default_factory=dict, max_length=20, examples=[{"author": "Elsa Kania"}],
+                                    description="metadata filters applied before the cut to k: key -> value or "
+                                    "operator and value, e.g. {\"date\": \">=2019-01-01\", \"path\": \"reports/*\"}")
 
 
 class AskRequest(SearchRequest):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Settings
-from .errors import RagError, why
+from .errors import NotFound, RagError, why
 
 DEFAULT = "default"
 TOML = "collections.toml"
@@ -24,7 +24,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 OWN_FILES = ("corpus", "index", "gold.jsonl", "baseline.json", "candidates.jsonl", "reports")  # what delete removes
 
 
-class UnknownCollection(RagError):
+class UnknownCollection(NotFound):
     """No collection has this name (the REST API answers 404)."""
 
 
