@@ -19,7 +19,7 @@ import numpy as np
 
 from .entities import tag
 from .lexical import tokenize
-from .phrase import typed_entity
+from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_entity
 from .question import Question
 
 RESCORE = 12  # units embedded alone and tagged per question
@@ -74,7 +74,8 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     missing = set(numbers) - set(tokenize(f"{passage}\n{best_text}"))
     if missing:  # "the 14th Five-Year Plan" is not answered by a passage about the 13th
         return f"the passage that comes closest does not mention {', '.join(sorted(missing)[:3])}"
-    if q.labels and not any(e is not None for e in typed[:TYPE_WITHIN]):
+    if q.labels and not any(e is not None for e in typed[:TYPE_WITHIN]) and not (
+            q.kind in COMMON_NOUN_KINDS and answer_phrase(q, best_text, tag([best_text])[0]) is not None):
         return f"the passages name no {q.kind} that answers it"
     if len(q.text) > LONG_QUESTION and q.terms and len(q.terms & set(tokenize(best_text))) / len(q.terms) < MIN_COVERAGE:
         return "the question's words are spread over unrelated passages"

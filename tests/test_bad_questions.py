@@ -75,8 +75,10 @@ def test_an_injected_question_is_only_ever_a_query(tiny_rag):
     well_formed(answer, tiny_rag.index)
     assert "PWNED" not in answer.text and "system prompt" not in answer.text.lower()
     assert not answer.refused and "queen" in answer.text
-    # the instructions do not change what the answer is made of: the same cited sentence
-    assert {(c.doc_id, c.start, c.end) for c in answer.citations} & {(c.doc_id, c.start, c.end) for c in plain.citations}
+    # the instructions do not change what the answer is made of: both cite the sentence about the queen
+    queen = tiny_rag.index.documents["bees.txt"].text.index("A colony has one queen")
+    for a in (plain, answer):
+        assert any(c.doc_id == "bees.txt" and c.start <= queen < c.end for c in a.citations), a.text
 
 
 # ---- the same through `rag ask`
