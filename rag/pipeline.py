@@ -133,14 +133,9 @@ class Rag:
                    backend: str | None = None) -> Iterator[str | Answer]:
         """Yield text pieces as they are produced, then the finished Answer."""
         question, notice = self.clean(question)
-        llm = (backend or self.settings.backend) == "llm"
-        if not llm:  # the reader's tagger loads while the index opens and the question is embedded
-            from .entities import load_in_background
-
-            load_in_background()
         index = self.index
         k, mode = k or self.settings.top_k, mode or self.settings.mode
-        if llm:
+        if (backend or self.settings.backend) == "llm":
             yield from self._llm_stream(index, question, history, k, mode, notice)
             return
         result = self._extractive(index, question, history, k, mode)

@@ -124,8 +124,26 @@ def test_a_model_without_a_fast_tokenizer_is_not_claimed(tmp_path):
     assert not onnx_embed.supported(tmp_path / "m")
 
 
+def test_hidden_imports_fail_in_the_hiding_thread_only():
+    import threading
+
+    from rag.imports import hidden
+
+    sys.modules.pop("colorsys", None)
+    other = {}
+    with hidden("colorsys"):
+        with pytest.raises(ImportError):
+            import colorsys  # noqa: F401
+        t = threading.Thread(target=lambda: other.update(mod=__import__("colorsys")))
+        t.start()
+        t.join()
+    assert other["mod"].__name__ == "colorsys"  # another thread imported it meanwhile
+    with hidden("colorsys"):  # already imported: left alone
+        import colorsys  # noqa: F401,F811
+
+
 _ASK_AND_LIST_MODULES = ("import sys, json; from rag.cli import main; rc = main(sys.argv[1:]); "
-                         "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules); "
+                         "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'numba', 'scipy') if m in sys.modules); "
                          "print('MODULES', json.dumps(heavy), file=sys.stderr); sys.exit(rc)")
 
 
