@@ -22,7 +22,9 @@ from rag.entities import tag
 from rag.evaluate import contains, evidence, load_gold
 from rag.lexical import tokenize
 from rag.pipeline import Rag
-from rag.question import analyse, answer_phrase, standalone, typed_entity
+from rag.followup import standalone
+from rag.phrase import answer_phrase, typed_entity
+from rag.question import analyse
 
 GRID = {"a": (0.35, 0.0), "b": (0.3, 0.15), "w": (0.5, 1.0), "t": (0.0, 0.1, 0.2),
         "cov": (0.0, 0.34), "typed": (0, 1, 3), "margin": (0.03, 0.06, 0.1), "nouns": (1, 2, 99), "spec": (1, 2, 99),

@@ -13,7 +13,9 @@ import numpy as np
 from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
 from .lexical import tokenize
-from .question import analyse, answer_phrase, standalone
+from .followup import standalone
+from .phrase import answer_phrase
+from .question import analyse
 from .retrieve import heading_mask
 from .store import Index
 from .types import Answer, Hit
@@ -108,7 +110,10 @@ def score_units(index: Index, hits: list[Hit], question: str, qv: np.ndarray, em
     return [(units[i][0], units[i][1], unit_hits[i], float(scores[i]), vecs[i]) for i in order]
 
 
-_AUTHORSHIP = re.compile(r"\b(who (?:wrote|writes|authored|is the author)|author|written by|writer)\b", re.I)
+# a question about who wrote the document ("Who wrote this?", "Who is the author?", "the name of the
+# author"), not any question that mentions its author ("What does the author say about X?")
+_AUTHORSHIP = re.compile(r"\bwho (?:wrote|writes|authored|is the (?:author|writer))\b|\bwritten by\b"
+                         r"|\b(?:name of the|which|what) (?:author|writer)\b|\b(?:author|writer) of (?:this|the)\b", re.I)
 AUTHOR_BOOST = 0.5
 
 
@@ -148,8 +153,9 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
 def refusal_gap(index: Index, q, scored: list, threshold: float) -> str:
     """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q)."""
     unknown = [t for t in q.specific if not index.lexical.knows(t)]
+    hit = scored[0][2]
     return reader.evidence_gap(q, scored[0][7], [it[5] for it in scored], unknown,
-                               scored[0][3] >= threshold + STRONG_MARGIN)
+                               scored[0][3] >= threshold + STRONG_MARGIN, f"{hit.chunk.title}\n{hit.chunk.text}")
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
@@ -198,5 +204,5 @@ def span_text(index: Index, first: int, last: int) -> str:
 
 
 def condense_heuristic(question: str, history: tuple | list) -> str:
-    """A follow-up rewritten as a standalone question from the previous turn (rag.question.standalone)."""
+    """A follow-up rewritten as a standalone question from the previous turn (rag.followup.standalone)."""
     return standalone(question, history)

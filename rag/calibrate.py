@@ -9,7 +9,7 @@ import json
 import sys
 
 from .answer import ranked
-from .question import standalone
+from .followup import standalone
 from .pipeline import Rag
 
 TARGET_ANSWERED = 0.95

@@ -48,7 +48,7 @@ def to_markdown(conversation: dict) -> str:
     `[^k]: “quote” — title, doc_id chars s–e` (numbered through the whole conversation)."""
     out = [f"# {_line(conversation['title'])}", "",
            f"_Conversation {conversation['id']}, {conversation['created'][:19].replace('T', ' ')} UTC, "
-           f"{len(conversation['turns'])} turns_", ""]
+           f"{len(conversation['turns'])} turn{'' if len(conversation['turns']) == 1 else 's'}_", ""]
     counter = 0
     for turn in conversation["turns"]:
         answer = turn["answer"]

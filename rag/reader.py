@@ -18,7 +18,8 @@ import numpy as np
 
 from .entities import tag
 from .lexical import tokenize
-from .question import Question, answer_phrase, typed_entity
+from .phrase import typed_entity
+from .question import Question
 
 RESCORE = 12  # units embedded alone and tagged per question
 # score = W_POOLED * pooled cosine + W_OVERLAP * idf-weighted word overlap + W_ALONE * cosine of the
@@ -26,7 +27,7 @@ RESCORE = 12  # units embedded alone and tagged per question
 # entity of the expected type the question does not name], the refusal threshold sees the score alone
 W_POOLED, W_OVERLAP, W_ALONE, TYPE_BONUS = 0.0, 0.3, 0.5, 0.1
 ANSWER_MARGIN = 0.1  # extra sentences must score within this of the best one
-TYPE_WITHIN = 3  # a person/date/number/place/org question needs such an entity in one of the best units
+TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
 
 _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
@@ -57,13 +58,18 @@ def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarra
     return score.astype("float32"), typed, tags, alone
 
 
-def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool) -> str:
+def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
+                 passage: str = "") -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
     the corpus never mentions while the support is only partial, no entity of the type the question
     asks for among the best TYPE_WITHIN units, or a very long question (keyword soup) whose words
     the best unit barely holds."""
     if unknown and not strong:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
+    numbers = sorted(t for t in q.specific if any(ch.isdigit() for ch in t))
+    missing = set(numbers) - set(tokenize(f"{passage}\n{best_text}"))
+    if missing:  # "the 14th Five-Year Plan" is not answered by a passage about the 13th
+        return f"the passage that comes closest does not mention {', '.join(sorted(missing)[:3])}"
     if q.labels and not any(e is not None for e in typed[:TYPE_WITHIN]):
         return f"the passages name no {q.kind} that answers it"
     if len(q.text) > LONG_QUESTION and q.terms and len(q.terms & set(tokenize(best_text))) / len(q.terms) < MIN_COVERAGE:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from .config import BACKENDS, MODES, Settings, llm_configured
 from .errors import RagError
-from .ui_assets import CITE_JS, CSS, FOCUS_JS, theme
+from .ui_assets import CITE_JS, CSS, FOCUS_JS, SCROLL_JS, theme
 from .ui_eval import latest_report, render_eval
-from .ui_render import (UPLOAD_SUFFIXES, document_placeholder, esc, render_chat, render_corpus, render_document,
-                        render_sources)
+from .ui_render import document_placeholder, render_chat, render_corpus, render_document, render_sources
 from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
+from .ui_corpus import corpus_tab, documents_html
+from .ui_history import REOPEN_JS, feedback_html, history_tab, latest_view
 from .ui_upload import add_document
 
 __all__ = ["add_document", "build_app", "launch", "respond", "serve"]
@@ -245,28 +246,22 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
     def on_clear():  # the next question starts a new stored conversation
         return render_chat([]), render_sources(None, {}), document_placeholder(), None, [], new_conversation(), ""
 
-    def on_upload(path):
-        if not path:
-            return gr.skip(), gr.skip()
-        try:
-            status = f'<div class="ok-text">\u2714 {esc(add_document(rag, path))}</div>'
-        except RagError as e:
-            status = f'<div class="error-text">\u26a0 {esc(e)}</div>'
-        except Exception as e:  # a disk or index failure: one line here, the traceback in the server log
-            log.exception("upload of %s failed", path)
-            status = f'<div class="error-text">\u26a0 could not add the file ({esc(type(e).__name__)}: {esc(e)})</div>'
-        return status, corpus_html(rag)
+    def on_eval(request: gr.Request):
+        return render_eval(latest_report(reports_dir)), feedback_html(store, user_of(request))
+
+    def on_load(request: gr.Request):
+        return (documents_html(rag), *on_eval(request))
 
     with gr.Blocks(title="Ask the corpus", analytics_enabled=False) as demo:
         turns, conv = gr.State([]), gr.State(new_conversation())
         gr.HTML('<div class="app-head"><span class="app-title">Ask the corpus</span><span class="app-sub">Answers '
                 "quote the indexed documents; click [n] to read a passage in context. Runs offline.</span></div>",
                 js_on_load=None)
-        with gr.Tabs():
-            with gr.Tab("Chat"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
-                        chat = gr.HTML(render_chat([]), js_on_load=CITE_JS, elem_id="chat", autoscroll=True,
+                        chat = gr.HTML(render_chat([]), js_on_load=CITE_JS + SCROLL_JS, elem_id="chat", autoscroll=True,
                                        max_height=640, container=True, padding=True)
                         with gr.Row(equal_height=True):
                             question = gr.Textbox(placeholder="Ask a question about the documents\u2026",
@@ -288,19 +283,20 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources(None, {}), js_on_load=CITE_JS, elem_id="sources")
                         viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")
-            with gr.Tab("Corpus") as corpus_tab:
-                corpus = gr.HTML(js_on_load=None, elem_id="corpus")
-                upload = gr.File(label=f"Add a document ({' '.join(UPLOAD_SUFFIXES)}; up to {s.upload_max_mb} MB)",
-                                 file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="upload")
-                upload_status = gr.HTML(js_on_load=None, elem_id="upload-status")
-            with gr.Tab("Eval") as eval_tab:
+            _, _, reopen_from = history_tab(gr, rag, store, dict(chat=chat, sources=sources, viewer=viewer, tabs=tabs,
+                                                                 answer_json=answer_json, turns=turns, conv=conv))
+            _, corpus = corpus_tab(gr, rag, s.upload_max_mb)
+            with gr.Tab("Eval", id="eval") as eval_tab:
                 evaluation = gr.HTML(js_on_load=None, elem_id="eval")
+                downs = gr.HTML(js_on_load=REOPEN_JS, elem_id="eval-feedback")
 
         outputs = [chat, sources, answer_json, turns, question, conv]
-        ask.click(on_ask, [question, turns, k, mode, backend, conv], outputs, api_name="ask", concurrency_limit=16,
-                  show_progress="hidden")
-        question.submit(on_ask, [question, turns, k, mode, backend, conv], outputs, api_visibility="undocumented",
-                        concurrency_limit=16, show_progress="hidden")
+        for asked in (ask.click(on_ask, [question, turns, k, mode, backend, conv], outputs, api_name="ask",
+                                concurrency_limit=16, show_progress="hidden"),
+                      question.submit(on_ask, [question, turns, k, mode, backend, conv], outputs,
+                                      api_visibility="undocumented", concurrency_limit=16, show_progress="hidden")):
+            asked.then(lambda a: latest_view(_documents(rag), a), answer_json, viewer, api_visibility="undocumented",
+                       show_progress="hidden")  # the viewer follows the newest answer
         rated = [feedback_status, comment, conv]
         send.click(on_feedback, [rating, comment, conv, turns], rated, api_name="feedback", show_progress="hidden")
         for button, handler in ((up, on_up), (down, on_down)):
@@ -310,12 +306,9 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                        concurrency_limit=4)
         clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns, conv, feedback_status],
                     api_name="clear")
-        upload.upload(on_upload, upload, [upload_status, corpus], api_name="upload", concurrency_limit=1)
-        corpus_tab.select(lambda: corpus_html(rag), None, corpus, api_visibility="undocumented")
-        eval_tab.select(lambda: render_eval(latest_report(reports_dir)), None, evaluation,
-                        api_visibility="undocumented")
-        demo.load(lambda: (corpus_html(rag), render_eval(latest_report(reports_dir))), None, [corpus, evaluation],
-                  api_visibility="undocumented")
+        reopen_from(downs)
+        eval_tab.select(on_eval, None, [evaluation, downs], api_visibility="undocumented")
+        demo.load(on_load, None, [corpus, evaluation, downs], api_visibility="undocumented")
     return demo
 
 

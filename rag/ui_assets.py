@@ -28,11 +28,25 @@ const focus = () => {
   if (!m || !box) return;
   const mr = m.getBoundingClientRect(), top = mr.top - box.getBoundingClientRect().top + box.scrollTop;
   box.scrollTop = Math.max(0, top - Math.max(8, (box.clientHeight - mr.height) / 2));  // long spans: from their start
-  const r = element.getBoundingClientRect();
-  if (r.top < 0 || r.bottom > window.innerHeight) element.scrollIntoView({block: 'nearest'});
+  const r = element.getBoundingClientRect();  // a view that follows a new answer never moves the page
+  if (!element.querySelector('.doc-view.follow') && (r.top < 0 || r.bottom > window.innerHeight)) {
+    element.scrollIntoView({block: 'nearest'});
+  }
   m.classList.add('flash');
 };
 watch('value', () => requestAnimationFrame(focus));
+"""
+
+# After the chat changes, scroll every scrolling box around it to the end, so the newest message
+# is in view however long the conversation has grown (gradio's own autoscroll missed it).
+SCROLL_JS = """
+const toEnd = () => {
+  for (let box = element; box && box !== document.body; box = box.parentElement) {
+    const y = getComputedStyle(box).overflowY;
+    if ((y === 'auto' || y === 'scroll') && box.scrollHeight > box.clientHeight + 1) box.scrollTop = box.scrollHeight;
+  }
+};
+watch('value', () => requestAnimationFrame(toEnd));
 """
 
 CSS = """
@@ -92,11 +106,23 @@ mark.flash {background: #fcd34d; box-shadow: 0 0 0 2px #fcd34d; animation: pulse
   padding: 6px 10px; text-align: left; background: transparent}
 .table th {font-weight: 600; color: var(--body-text-color-subdued)}
 .metrics {max-width: 560px}
-.report-md {white-space: pre-wrap; font-size: 13px; max-height: 50vh; overflow-y: auto}
+.report-md {font-size: 13px; max-height: 50vh; overflow: auto}
 details summary {cursor: pointer; margin-top: 12px; font-size: 14px}
 .table .num {text-align: right; font-variant-numeric: tabular-nums}
 .mono {font-family: var(--font-mono); font-size: 13px}
 .plot {max-width: 100%; margin-top: 12px; border-radius: 8px}
+.plot-box {overflow-x: auto; margin-top: 12px}
+.plot-box .plot {width: auto; max-width: none; margin-top: 0}  /* natural size: its 9-pt labels stay legible */
+.report-html table {border-collapse: collapse; font-size: 14px; margin: 8px 0}
+.report-html th, .report-html td {border-bottom: 1px solid var(--border-color-primary); padding: 4px 10px;
+  text-align: left}
+.report-box {overflow-x: auto}
+.conversations tr.selected td {background: var(--color-accent-soft)}
+.down-list {padding-left: 18px; font-size: 14px}
+.down-list li {margin-bottom: 8px}
+.doc-md {font-size: 15px; line-height: 1.6; max-height: 60vh; overflow-y: auto; margin-top: 6px}
+.doc-md pre {white-space: pre-wrap}
+#doc-confirm, #conv-confirm, #replace-confirm {align-items: center}
 """
 
 

@@ -1,4 +1,6 @@
-"""The Eval panel: the newest `rag eval` report as a metrics table, its plot and its Markdown."""
+"""The Eval panel: the newest `rag eval` report (eval/reports/eval-<mode>.json, .md, .png) as an
+HTML metrics table with its gate, its plot (scrolls sideways rather than shrink on a narrow
+screen) and its Markdown report rendered as HTML."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import base64
 import json
 from pathlib import Path
 
+from .ui_corpus import markdown_html
 from .ui_render import esc
 
 def latest_report(root: Path) -> dict | None:
-    """The newest report.json under root (with the .md and .png beside it, else the newest ones)."""
+    """The newest report (eval-<mode>.json or report.json) under root, with the .md and .png of the same
+    name beside it (else any beside it, else the newest ones)."""
     root = Path(root)
     if not root.is_dir():
         return None
@@ -18,11 +22,13 @@ def latest_report(root: Path) -> dict | None:
         files = [p for p in root.rglob(pattern) if p.is_file() and not p.name.startswith(".")]
         return max(files, key=lambda p: p.stat().st_mtime, default=None)
 
-    found = {"json": newest("report.json")}
+    reports = [p for p in (newest("report.json"), newest("eval-*.json")) if p]
+    found = {"json": max(reports, key=lambda p: p.stat().st_mtime, default=None)}
     where = found["json"].parent if found["json"] else None
     for kind in ("md", "png"):
+        twin = found["json"].with_suffix(f".{kind}") if found["json"] else None
         beside = sorted(where.glob(f"*.{kind}"), key=lambda p: p.stat().st_mtime) if where else []
-        found[kind] = beside[-1] if beside else newest(f"*.{kind}")
+        found[kind] = twin if twin and twin.is_file() else beside[-1] if beside else newest(f"*.{kind}")
     return found if any(found.values()) else None
 
 
@@ -53,17 +59,23 @@ def render_eval(found: dict | None, max_rows: int = 60) -> str:
             data, parts = None, [f'<div class="panel-empty">\u26a0 cannot read {esc(found["json"])}: {esc(e)}</div>']
         if data is not None:
             metrics = data.get("metrics", data) if isinstance(data, dict) else {}
+            gate = data.get("gate") if isinstance(data, dict) else None
+            if isinstance(gate, dict) and "passed" in gate:
+                ok = bool(gate["passed"])
+                parts.append(f'<div class="{"ok-text" if ok else "error-text"}"><b>Gate: {"PASS" if ok else "FAIL"}'
+                             "</b></div>")
             rows = _metric_rows(metrics)[:max_rows]
             body = "".join(f'<tr><td class="mono">{esc(k)}</td><td class="num">{esc(v)}</td></tr>' for k, v in rows)
             parts.append(f'<table class="table metrics"><thead><tr><th>Metric</th><th class="num">Value</th></tr>'
                          f"</thead><tbody>{body}</tbody></table>")
     if found.get("png"):
         data = base64.b64encode(found["png"].read_bytes()).decode()
-        parts.append(f'<img class="plot" alt="eval plot" src="data:image/png;base64,{data}">')
+        parts.append(f'<div class="plot-box"><img class="plot" alt="eval plot" src="data:image/png;base64,{data}">'
+                     "</div>")
     if found.get("md"):
-        text = esc(found["md"].read_text(encoding="utf-8", errors="replace"))
+        text = markdown_html(found["md"].read_text(encoding="utf-8", errors="replace"))
         parts.append(f'<details{"" if found.get("json") else " open"}><summary>{esc(found["md"].name)}</summary>'
-                     f'<pre class="report-md">{text}</pre></details>')
+                     f'<div class="report-md report-html report-box">{text}</div></details>')
     shown = next(p for p in (found.get("json"), found.get("md"), found.get("png")) if p)
     head = f'<div class="panel-title">Latest eval report \u00b7 {esc(shown.parent.name)}/{esc(shown.name)}</div>'
     return f'<div class="eval">{head}{"".join(parts)}</div>'

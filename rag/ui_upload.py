@@ -1,4 +1,5 @@
-"""Uploads from the app: saved into corpus/ under a cleaned name, never over a different document."""
+"""Uploads and deletions from the app: saved into corpus/ under a cleaned name, never over a
+different document unless the user chose to replace it; a deleted document leaves the index at once."""
 
 import os
 import shutil
@@ -12,8 +13,9 @@ from .ui_render import counted, safe_upload_name
 _UPLOAD_LOCK = threading.Lock()  # one re-index at a time from this app
 
 
-def add_document(rag, path, name: str | None = None) -> str:
-    """Copy an uploaded file into corpus_dir under a safe name and re-index; returns a status line."""
+def add_document(rag, path, name: str | None = None, replace: bool = False) -> str:
+    """Copy an uploaded file into corpus_dir under a safe name and re-index; returns a status line.
+    A different document under that name is kept (the upload gets "name (2).md") unless `replace`."""
     from .load import LoadError, parse_bytes
 
     src = Path(path)
@@ -32,9 +34,10 @@ def add_document(rag, path, name: str | None = None) -> str:
     corpus.mkdir(parents=True, exist_ok=True)
     wanted = name
     with _UPLOAD_LOCK:
-        name, same = _free_name(corpus, name, data)
+        name, same = (name, _same(corpus / name, data)) if replace else _free_name(corpus, name, data)
         if same:
             return f"{name} is already in the corpus with the same content; nothing was added."
+        replace = replace and os.path.lexists(corpus / name)
         tmp = corpus / f".upload-{uuid.uuid4().hex}"  # hidden, so a concurrent index run skips it
         shutil.copyfile(src, tmp)
         os.replace(tmp, corpus / name)
@@ -45,7 +48,50 @@ def add_document(rag, path, name: str | None = None) -> str:
         raise RagError(f"{name} was saved but not indexed ({reason})")
     chunks = counted(entry["chunks"], "chunk")
     renamed = "" if name == wanted else f" ({wanted} already holds a different document)"
-    return f"Added {name}{renamed}: {chunks} indexed in {report.seconds:.1f}s. You can ask about it now."
+    return (f"{'Replaced' if replace else 'Added'} {name}{renamed}: {chunks} indexed in {report.seconds:.1f}s. "
+            "You can ask about it now.")
+
+
+def taken(rag, path, name: str | None = None) -> str:
+    """The cleaned name of an upload when corpus_dir already holds a different file under it, else ""."""
+    name = safe_upload_name(name or Path(path).name)
+    target = Path(rag.settings.corpus_dir) / name
+    try:
+        return name if os.path.lexists(target) and not _same(target, Path(path).read_bytes()) else ""
+    except OSError:
+        return ""
+
+
+def delete_document(rag, doc_id: str) -> str:
+    """Remove an indexed document's file from corpus_dir and re-index (only what changed); returns a
+    status line. Only ids in the index are accepted, and only files inside corpus_dir are touched."""
+    entries = {d["id"]: d for d in rag.index.manifest["documents"]}
+    entry = entries.get(doc_id) if isinstance(doc_id, str) else None
+    if entry is None:
+        raise RagError(f"{str(doc_id)[:200]!r} is not in the index; reload the Corpus tab")
+    corpus = Path(rag.settings.corpus_dir).resolve()
+    target = Path(rag.settings.corpus_dir) / doc_id
+    if corpus not in target.parent.resolve().parents and target.parent.resolve() != corpus:
+        raise RagError(f"{doc_id!r} is outside {corpus}; delete it by hand and run `rag index`")
+    with _UPLOAD_LOCK:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            pass  # already gone from disk: the re-index below drops it from the index
+        except OSError as e:
+            raise RagError(f"cannot delete {doc_id} ({e.strerror or e}); check the permissions of {corpus}") from None
+        report = rag.build(log=lambda *_: None)
+    if any(d["id"] == doc_id for d in rag.index.manifest["documents"]):
+        raise RagError(f"{doc_id} is still in the index; run `rag index` and check its warnings")
+    return (f"Deleted {doc_id}: {counted(entry['chunks'], 'chunk')} left the index in {report.seconds:.1f}s; "
+            "answers no longer use it.")
+
+
+def _same(target: Path, data: bytes) -> bool:
+    try:
+        return target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _free_name(corpus: Path, name: str, data: bytes) -> tuple[str, bool]:
@@ -57,9 +103,6 @@ def _free_name(corpus: Path, name: str, data: bytes) -> tuple[str, bool]:
         target = corpus / candidate
         if not os.path.lexists(target):
             return candidate, False
-        try:
-            if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
-                return candidate, True
-        except OSError:
-            pass
+        if _same(target, data):
+            return candidate, True
     raise RagError(f"too many files named like {name} in the corpus; rename the upload")

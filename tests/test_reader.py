@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from rag.entities import tag
-from rag.question import analyse, answer_kind, answer_phrase, needs_context, standalone, wh_noun
+from rag.followup import needs_context, standalone
+from rag.phrase import answer_phrase
+from rag.question import analyse, answer_kind, wh_noun
 
 
 @pytest.mark.parametrize("question,kind", [

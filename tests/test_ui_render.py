@@ -110,7 +110,7 @@ def test_eval_panel_shows_the_newest_report(tmp_path):
     os.utime(old / "report.json", (1_000_000, 1_000_000))
     html = render_eval(latest_report(tmp_path))
     assert "retrieval.recall@5" in html and "0.9000" in html and "0.1000" not in html
-    assert 'src="data:image/png;base64,' in html and "# report 0.9" in html
+    assert 'src="data:image/png;base64,' in html and "<h1>report 0.9</h1>" in html  # Markdown rendered
 
 
 # ---------------------------------------------------------------- serve guards

@@ -1,0 +1,98 @@
+"""Follow-ups: a question that refers to the previous turn ("When did that happen?", "And the
+third?", "What did he say about it?") rewritten as a standalone question, with the reference
+replaced by what the previous turn was about: its answer phrase when it asked for one, else the
+names and noun phrases of its question (and then of its answer). Nothing of the previous turn is
+appended wholesale.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .entities import tag
+from .lexical import tokenize
+from .phrase import answer_phrase
+from .question import Question, analyse
+
+
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|theirs|he|him|his|she|her|hers|there|this|that|these|those)\b", re.I)
+_ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|what of|and what about)\b", re.I)
+_PERSONAL = {"he", "him", "his", "she", "her", "hers"}
+_POSSESSIVE = {"its", "his", "her", "their", "theirs", "hers"}
+_WH = re.compile(r"^(?:which|what|who|whom|whose|when|where|how|why)\b", re.I)
+
+
+def needs_context(question: str) -> bool:
+    """A pronoun or demonstrative standing for something said before, or an elliptic "And ...?"."""
+    return bool(_PRONOUN.search(question) or _ELLIPSIS.search(question) or not tokenize(question))
+
+
+_NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z0-9][\w\u2019'.-]*)*")
+MAX_REFERENTS = 8
+
+
+def referents(prev: Question, answer: str, answer_first: bool | None = None) -> list[tuple[str, str]]:
+    """(text, entity label or "") of what the previous turn was about, most likely first. When it
+    asked for a kind of thing ("which city", "what kind of race", "who", "when") its answer phrase
+    comes first: the answer is what "it" means next. Otherwise its own subject does: the names in it
+    (capitalised runs such as "Made in China 2025", then entities), its noun phrases, then the answer."""
+    question = prev.text
+    q_tag, a_tag = tag([question, answer])
+    said: list[tuple[str, str]] = []
+    phrase = answer_phrase(prev, answer, a_tag)
+    if phrase is not None:
+        label = next((lb for s, e, lb in a_tag.entities if s >= phrase[0] and e <= phrase[1]), "")
+        said.append((answer[phrase[0]:phrase[1]], label))
+    asked: list[tuple[str, str]] = []
+    for m in sorted(_NAMED.finditer(question), key=lambda m: -len(m.group())):
+        name = re.sub(_WH.pattern + r"\s*", "", m.group(), flags=re.I).strip()
+        if tokenize(name):
+            asked.append((name, next((lb for s, e, lb in q_tag.entities if question[s:e] in name), "")))
+    asked += [(question[s:e], label) for s, e, label in q_tag.entities]
+    asked += [(question[s:e], "") for s, e in q_tag.phrases if not _WH.match(question[s:e]) and tokenize(question[s:e])]
+    answer_first = bool(prev.labels or prev.wh) if answer_first is None else answer_first
+    first = said + asked if answer_first else asked + said
+    return list(dict.fromkeys(first))
+
+
+def _rewrite(question: str, m, pick: str) -> str:
+    word = m.group(1).lower()
+    if word in ("this", "that", "these", "those") and re.match(r"\s+[a-z]", question[m.end():m.end() + 20]):
+        return f"{question} ({pick})"  # "that plan": keep the noun, name what it is
+    return question[:m.start()] + (f"{pick}'s" if word in _POSSESSIVE else pick) + question[m.end():]
+
+
+def standalone(question: str, history) -> str:
+    """The question with its reference to the previous turn resolved, or unchanged when it needs none."""
+    previous = [(q, a) for q, a in (history or ()) if q and str(q).strip()]
+    if not previous or not needs_context(question):
+        return question
+    prev_q, prev_a = previous[-1]
+    short = str(getattr(prev_a, "short_answer", "") or "")
+    prev_a = str(getattr(prev_a, "text", prev_a) or "")
+    prev = analyse(str(prev_q))
+    pronouns = list(_PRONOUN.finditer(question))
+    # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
+    m = next((x for x in pronouns if x.group(1).lower() not in _POSSESSIVE), pronouns[0] if pronouns else None)
+    word = m.group(1).lower() if m else ""
+    alone = word in ("this", "that") and not re.match(r"\s+[a-z]", question[m.end():m.end() + 20])
+    # the previous answer is what "it" means after "which city ...?", but not after "when ...?" or "how many ...?"
+    # (a date is not "it"); a bare "that" is the amount or thing asked for, but not a person or place: then
+    # it is the event the previous question asked about (its longest phrase)
+    answer_first = bool(prev.labels or prev.wh)
+    if word in ("it", "its", "they", "them", "their", "theirs"):
+        answer_first = answer_first and prev.kind not in ("date", "number")
+    elif alone:
+        answer_first = answer_first and prev.kind not in ("person", "place", "org")
+    found = referents(prev, prev_a, answer_first)
+    if alone and not answer_first:
+        found.sort(key=lambda f: -len(f[0]))
+    if short and answer_first:
+        found.insert(0, (short, ""))
+    if not found:
+        return f"{question} ({prev_q})"
+    if m is None:  # "And in 2016?": the question adds to the previous subject
+        return f"{question} ({found[0][0]})"
+    wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
+              or (word == "there" and label in ("GPE", "LOC"))]
+    return _rewrite(question, m, (wanted or [t for t, _ in found])[0])

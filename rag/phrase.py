@@ -1,0 +1,206 @@
+"""The short answer: one exact span of the best sentence that answers the question ("2015",
+"Germany’s “Industry 4.0” initiative", "their own local specialty and advantage").
+
+A question asking for a person, date, number, place or organisation is answered by the entity of
+that type nearest after the question's own words (with the names listed beside it). Any other
+question ("what ...", "which plan ...") is answered by the candidate phrase that scores best on
+signals that hold for any text, weighed on the dev split with bench/tune_reader.py: it holds the
+noun the question asks about ("which *plan*"), it is quoted in the text, it is a name, and it
+follows the question's words closely. Why/how questions get no phrase: their answer is a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .entities import Tagged
+from .lexical import tokenize
+from .question import Question
+
+MAX_PHRASE_WORDS = 10
+MAX_RUN = 6  # tokens in a run of new words (see _runs)
+# weights of the phrase signals (see phrase_signals), chosen on the dev split (odd ids) of eval/gold.jsonl
+WEIGHTS = {"wh": 0.5, "quoted": 1.0, "name": 0.0, "near": 1.0, "words": 0.05, "inner": -0.5, "joined": 0.3}
+_QUOTED = re.compile(r"[“\"]([^“”\"]{1,120})[”\"]")
+_RUN_POS = {"ADJ", "NOUN", "PROPN", "NUM"}
+_GLUE = {"of", "and", "-", "for"}
+
+
+def _novel(q: Question, text: str) -> bool:
+    """Whether a phrase says something the question does not already say (its wh-noun aside)."""
+    words = set(tokenize(text)) - {q.wh}
+    return bool(words) and len(words & q.terms) / len(words) < 0.5
+
+
+def _anchors(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
+    return [(s, e) for s, e, _pos in tagged.tokens if set(tokenize(text[s:e])) & (q.terms - {q.wh})]
+
+
+def _after(anchors: list[tuple[int, int]], s: int, e: int) -> int:
+    """How far a phrase starts after the question's last word before it (what the question's verb
+    takes as its object); phrases before every anchor come after those that follow one."""
+    gaps = [s - ae for _as, ae in anchors if ae <= s]
+    return min(gaps) if gaps else 10_000 + min((abs(a - e) for a, _ in anchors), default=0)
+
+
+def _fits(q: Question, label: str, text: str) -> bool:
+    """An entity of the expected type; a bare year ("753", tagged a number) answers "when" too."""
+    return label in q.labels or (q.kind == "date" and label == "CARDINAL" and bool(re.fullmatch(r"\d{3,4}", text)))
+
+
+_NUMERIC = {"DATE", "CARDINAL", "ORDINAL", "QUANTITY"}
+
+
+def _in_name(text: str, tagged: Tagged, start: int) -> bool:
+    """A number that ends a name ("Made in China *2025*", "Industry *4.0*") names, it does not answer."""
+    prev = [(s, e, pos) for s, e, pos in tagged.tokens if e <= start]
+    return bool(prev) and prev[-1][2] == "PROPN" and prev[-1][1] == start - 1 and text[start - 1] == " "
+
+
+def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
+    """Entities of the expected type that the question does not name, nearest after its words first."""
+    if not q.labels:
+        return []
+    ents = [(s, e) for s, e, label in tagged.entities if _fits(q, label, text[s:e]) and _novel(q, text[s:e])
+            and not (label in _NUMERIC and _in_name(text, tagged, s))]
+    anchors = _anchors(q, text, tagged)
+    return sorted(ents, key=lambda se: (_after(anchors, *se), se[0]))
+
+
+def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
+    """The first typed entity whose phrase does not restate one of the question's names or numbers:
+    "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
+    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
+             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    for span in _typed(q, text, tagged):
+        grown = _typed_phrase(q, text, tagged, span, short)
+        if not (set(tokenize(text[grown[0]:grown[1]])) & q.specific):
+            return grown
+    return None
+
+
+def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
+    """The answer phrase of a typed question (see typed_phrase), or None."""
+    return typed_phrase(q, text, tagged) if q.labels else None
+
+
+def _listed(text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
+    """An entity with the entities of its kind listed beside it ("Baidu, Alibaba, Tencent, and iFlytek")."""
+    # a list may leave names untagged ("Alibaba"): capitalised noun phrases count as names of any kind
+    label = {(s, e): lb for s, e, lb in tagged.entities}
+    names = {(s, e) for s, e in tagged.phrases if text[s].isupper() and (s, e) not in label}
+    kind = label.get(span)
+    ents = sorted(p for p in set(label) | names if label.get(p) == kind or (p in names and kind not in _NUMERIC))
+    i = ents.index(span) if span in ents else -1
+    if i < 0:
+        return span
+    lo, hi = i, i
+    while lo > 0 and re.fullmatch(r"\s*(?:,|,?\s*and|,?\s*or)\s*", text[ents[lo - 1][1]:ents[lo][0]]):
+        lo -= 1
+    while hi + 1 < len(ents) and re.fullmatch(r"\s*(?:,|,?\s*and|,?\s*or)\s*", text[ents[hi][1]:ents[hi + 1][0]]):
+        hi += 1
+    return ents[lo][0], ents[hi][1]
+
+
+def _typed_phrase(q: Question, text: str, tagged: Tagged, span: tuple[int, int], short: list) -> tuple[int, int]:
+    """The typed entity grown to what reads as the answer: its list, the noun phrase around it
+    ("10 priority sectors"), an era ("753 BC"), what a possessive owns ("Germany’s “Industry 4.0” initiative")."""
+    span = _listed(text, tagged, span)
+    around = [p for p in short if p[0] <= span[0] and span[1] <= p[1]]
+    span = max(around, key=lambda p: p[1] - p[0]) if around else span
+    era = re.match(r"\s+(?:BCE?|AD|CE)\b", text[span[1]:span[1] + 5])
+    span = (span[0], span[1] + era.end()) if era and q.kind == "date" else span
+    if re.match(r"[’']s\b", text[span[1]:span[1] + 3]):
+        owned = [p for p in short if 0 <= p[0] - span[1] <= 4 and _novel(q, text[p[0]:p[1]])]
+        span = (span[0], owned[0][1]) if owned else span
+    return span
+
+
+def _runs(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
+    """Maximal runs of adjectives, nouns, names and numbers (joined by "of", "and", "-") that hold
+    no word of the question: "mainstream", "advanced technology", "medium-high end"."""
+    out, run = [], []
+    for s, e, pos in tagged.tokens:
+        word = text[s:e].lower()
+        new = not (set(tokenize(word)) & (q.terms - {q.wh}))
+        if new and (pos in _RUN_POS or (run and word in _GLUE)) and len(run) < MAX_RUN:
+            run.append((s, e, pos))
+            continue
+        out.append(run)
+        run = [(s, e, pos)] if new and pos in _RUN_POS else []
+    out.append(run)
+    spans = []
+    for r in out:
+        while r and r[-1][2] not in _RUN_POS:
+            r = r[:-1]
+        if r:
+            spans.append((r[0][0], r[-1][1]))
+    return spans
+
+
+def candidates(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
+    """Noun phrases, entities, quoted spans and runs of new words, each saying something new."""
+    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
+             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    quoted = [m.span(1) for m in _QUOTED.finditer(text) if len(m.group(1).split()) <= MAX_PHRASE_WORDS]
+    base = sorted(set(short) | {(s, e) for s, e, _ in tagged.entities} | set(_runs(q, text, tagged)))
+    spans = set(base) | set(quoted) | set(_joined(text, base))
+    return sorted(p for p in spans if _novel(q, text[p[0]:p[1]]) and len(text[p[0]:p[1]].split()) <= 2 * MAX_PHRASE_WORDS)
+
+
+_LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or)\s+")
+
+
+def _joined(text: str, base: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Phrases joined into larger ones: "X of Y" ("AlphaGo’s defeat of Lee Sedol", "a critical enabler
+    of innovation") and lists "X, Y, and Z" ("new energy, biotechnology, and next-generation ...")."""
+    starts: dict[int, list[int]] = {}
+    for s, e in base:
+        starts.setdefault(s, []).append(e)
+    out = []
+    for s, e in base:
+        m = re.match(r"\s+of\s+", text[e:e + 8])
+        out += [(s, e2) for e2 in starts.get(e + m.end(), [])] if m else []
+        end, items = e, 1
+        while (m := _LIST_SEP.match(text, end)) and starts.get(m.end()) and items < 8:
+            end, items = max(starts[m.end()]), items + 1
+            out.append((s, end))
+    return out
+
+
+def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int], anchors, quoted) -> dict:
+    """What speaks for a candidate phrase: it holds the noun a "which X" question asks about, it is
+    quoted, it has a name, how closely it follows the question's words, its length in words, it is
+    part of a larger phrase that repeats the question (a fragment), it joins phrases ("X of Y", lists)."""
+    s, e = span
+    before = [i for i, (ts, _te, _p) in enumerate(tagged.tokens) if ts < s]
+    gaps = [len(before) - sum(1 for ts, _te, _p in tagged.tokens if ts < ae) for _as, ae in anchors if ae <= s]
+    return {"wh": float(bool(q.wh) and q.wh in tokenize(text[s:e])),
+            "quoted": float(any(qs <= s and e <= qe for qs, qe in quoted)),
+            "name": float(any(p == "PROPN" for ts, _te, p in tagged.tokens if s <= ts < e)),
+            "near": 1.0 / (1 + min(gaps)) if gaps else 0.0,
+            "words": float(len(text[s:e].split())),
+            "inner": float(any(a <= s and e <= b and (a, b) != span and not _novel(q, text[a:b]) for a, b in tagged.phrases)),
+            "joined": float("," in text[s:e] or " of " in text[s:e])}
+
+
+def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None = None) -> tuple[int, int] | None:
+    """A short exact span of `text` that answers q, or None (why/how questions, or nothing fits)."""
+    if q.kind == "reason":
+        return None
+    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
+             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    if q.labels:
+        return typed_phrase(q, text, tagged)
+    cands = candidates(q, text, tagged)
+    if not cands:
+        return None
+    w = weights or WEIGHTS
+    anchors = _anchors(q, text, tagged)
+    quoted = [m.span(1) for m in _QUOTED.finditer(text)]
+
+    def score(p):
+        sig = phrase_signals(q, text, tagged, p, anchors, quoted)
+        return sum(w[k] * v for k, v in sig.items())
+
+    return max(cands, key=lambda p: (score(p), -p[0]))
