@@ -161,3 +161,25 @@ def test_rag_ask_in_a_fresh_process_never_imports_torch(bundled_rag):
                                         "2025 launched?", "--json"], capture_output=True, text=True, cwd=ROOT,
                                        env=env, timeout=180).stdout)
     assert "2015" in answer["short_answer"] and answer["citations"]
+
+
+def test_an_unusable_onnx_path_falls_back_to_torch_with_one_warning(caplog):
+    from rag.embed import SentenceTransformerEmbedder
+
+    class Broken:
+        calls = 0
+
+        def embed_query(self, text):
+            Broken.calls += 1
+            raise OSError("read-only file system: ~/.cache/rag")
+
+    emb = SentenceTransformerEmbedder()
+    emb._onnx = Broken()
+    with caplog.at_level("WARNING", logger="rag.embed"):
+        assert emb._via_onnx(lambda o: o.embed_query("q")) is None  # the caller then uses torch
+        assert emb._via_onnx(lambda o: o.embed_query("q")) is None
+    assert Broken.calls == 1 and emb.onnx is None  # not retried on every question
+    assert [r.getMessage() for r in caplog.records] == [
+        "the ONNX question path is unavailable (OSError: read-only file system: ~/.cache/rag); "
+        "questions are embedded with torch"]
+    assert SentenceTransformerEmbedder(onnx=False).onnx is None
