@@ -12,9 +12,10 @@ from pathlib import Path
 
 from .config import BACKENDS, MODES, Settings, llm_configured
 from .errors import RagError
-from .ui_assets import CITE_JS, CSS, FOCUS_JS, SCROLL_JS, theme
+from .ui_assets import CHAT_JS, CITE_JS, CSS, FOCUS_JS, SCROLL_JS, theme
 from .ui_eval import latest_report, render_eval
 from .ui_render import document_placeholder, render_chat, render_corpus, render_document, render_sources
+from .ui_explain import explain_panel
 from .ui_chats import feedback_row, give_feedback, new_conversation, record_turn, user_of
 from .ui_corpus import corpus_tab, documents_html
 from .ui_history import REOPEN_JS, feedback_html, history_tab, latest_view
@@ -261,7 +262,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
-                        chat = gr.HTML(render_chat([]), js_on_load=CITE_JS + SCROLL_JS, elem_id="chat", autoscroll=True,
+                        chat = gr.HTML(render_chat([]), js_on_load=CHAT_JS + SCROLL_JS, elem_id="chat", autoscroll=True,
                                        max_height=640, container=True, padding=True)
                         with gr.Row(equal_height=True):
                             question = gr.Textbox(placeholder="Ask a question about the documents\u2026",
@@ -280,6 +281,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                                    "llm needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
                         with gr.Accordion("Answer as JSON", open=False):
                             answer_json = gr.JSON(label="Latest answer")
+                        follow_answers = explain_panel(gr, rag, turns, k, mode)
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources(None, {}), js_on_load=CITE_JS, elem_id="sources")
                         viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")
@@ -297,6 +299,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                       api_visibility="undocumented", concurrency_limit=16, show_progress="hidden")):
             asked.then(lambda a: latest_view(_documents(rag), a), answer_json, viewer, api_visibility="undocumented",
                        show_progress="hidden")  # the viewer follows the newest answer
+            follow_answers(asked)  # and an open Explain panel too
         rated = [feedback_status, comment, conv]
         send.click(on_feedback, [rating, comment, conv, turns], rated, api_name="feedback", show_progress="hidden")
         for button, handler in ((up, on_up), (down, on_down)):

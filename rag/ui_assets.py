@@ -1,5 +1,9 @@
 """Static assets of the chat app: CSS, the two small click/scroll scripts and a system-font theme."""
 
+from .ui_a11y import ANNOUNCE_JS, THEME_VARS
+from .ui_a11y import CSS as A11Y_CSS
+from .ui_explain import CSS as EXPLAIN_CSS
+
 # Clicks on any [n] or "open in document" link ask the server for the document view.
 CITE_JS = """
 element.addEventListener('click', (e) => {
@@ -36,6 +40,7 @@ const focus = () => {
 };
 watch('value', () => requestAnimationFrame(focus));
 """
+CHAT_JS = CITE_JS + ANNOUNCE_JS  # the chat panel also announces finished replies (ui_a11y.py)
 
 # After the chat changes, scroll every scrolling box around it to the end, so the newest message
 # is in view however long the conversation has grown (gradio's own autoscroll missed it).
@@ -123,7 +128,7 @@ details summary {cursor: pointer; margin-top: 12px; font-size: 14px}
 .doc-md {font-size: 15px; line-height: 1.6; max-height: 60vh; overflow-y: auto; margin-top: 6px}
 .doc-md pre {white-space: pre-wrap}
 #doc-confirm, #conv-confirm, #replace-confirm {align-items: center}
-"""
+""" + A11Y_CSS + EXPLAIN_CSS
 
 
 def theme():
@@ -133,4 +138,4 @@ def theme():
     system = [gr.themes.Font("system-ui"), gr.themes.Font("-apple-system"), gr.themes.Font("Segoe UI"),
               gr.themes.Font("Roboto"), "sans-serif"]
     mono = [gr.themes.Font("ui-monospace"), gr.themes.Font("SFMono-Regular"), gr.themes.Font("Menlo"), "monospace"]
-    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=system, font_mono=mono)
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=system, font_mono=mono).set(**THEME_VARS)

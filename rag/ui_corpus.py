@@ -83,8 +83,9 @@ def render_view(doc) -> str:
     text, note = doc.text, ""
     if len(text) > VIEW_LIMIT:
         text, note = text[:VIEW_LIMIT], f'<div class="hint">Showing the first {VIEW_LIMIT:,} characters.</div>'
-    body = (f'<div class="doc-md">{markdown_html(text)}</div>' if doc.id.lower().endswith(MARKDOWN)
-            else f'<div class="doc-text">{esc(text)}</div>')
+    box = 'tabindex="0" role="region" aria-label="Document text"'  # a scrolling box reachable from the keyboard
+    body = (f'<div class="doc-md" {box}>{markdown_html(text)}</div>' if doc.id.lower().endswith(MARKDOWN)
+            else f'<div class="doc-text" {box}>{esc(text)}</div>')
     return (f'<div class="doc-view"><div class="doc-head"><span class="src-title">{esc(doc.title)}</span>'
             f'<span class="src-meta"> \u00b7 {esc(doc.id)}</span></div>{note}{body}</div>')
 

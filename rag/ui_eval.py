@@ -75,7 +75,7 @@ def render_eval(found: dict | None, max_rows: int = 60) -> str:
     if found.get("md"):
         text = markdown_html(found["md"].read_text(encoding="utf-8", errors="replace"))
         parts.append(f'<details{"" if found.get("json") else " open"}><summary>{esc(found["md"].name)}</summary>'
-                     f'<div class="report-md report-html report-box">{text}</div></details>')
+                     f'<div class="report-md report-html report-box" tabindex="0">{text}</div></details>')
     shown = next(p for p in (found.get("json"), found.get("md"), found.get("png")) if p)
     head = f'<div class="panel-title">Latest eval report \u00b7 {esc(shown.parent.name)}/{esc(shown.name)}</div>'
     return f'<div class="eval">{head}{"".join(parts)}</div>'

@@ -210,7 +210,7 @@ def render_document(doc, start: int, end: int, limit: int = VIEW_CHARS) -> str:
         f'<div class="hint">Showing characters {a:,}\u2013{b:,} of {len(text):,}.</div>'
     return (f'<div class="doc-view"><div class="doc-head"><span class="src-title">{esc(doc.title)}</span>'
             f'<span class="src-meta"> \u00b7 {esc(doc.id)} \u00b7 characters {start:,}\u2013{end:,}</span></div>'
-            f'{note}<div class="doc-text">{highlighted(text, start, end, a, b, "focus")}</div></div>')
+            f'{note}<div class="doc-text" tabindex="0" role="region" aria-label="Document text">{highlighted(text, start, end, a, b, "focus")}</div></div>')
 
 
 def document_placeholder(message: str = "Click a citation to read the passage in its document.") -> str:

@@ -1,0 +1,100 @@
+"""The app's "Explain" panel: the `rag ask --explain` trace of the latest answer, as HTML.
+
+The same dict `rag.explain.explain` gives the CLI, laid out as headed tables. Passage text and
+document ids are untrusted, so every value goes through `esc`.
+"""
+
+from __future__ import annotations
+
+from .errors import RagError
+from .ui_render import esc
+
+EMPTY = '<div class="panel-empty">Ask a question, then open this panel to see what each stage did with it.</div>'
+
+
+def _table(caption: str, head: list[str], rows: list[list]) -> str:
+    if not rows:
+        return f'<p class="ex-none">{esc(caption)}: none</p>'
+    th = "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{esc('-' if v is None or v == '' else v)}</td>" for v in r) + "</tr>"
+                   for r in rows)
+    return f'<table class="table ex-table"><caption>{esc(caption)}</caption><thead><tr>{th}</tr></thead>' \
+           f"<tbody>{body}</tbody></table>"
+
+
+def render_explain(ex: dict) -> str:
+    """The trace of one question: the diagnosis first, then question, retrieval, reader and verdicts."""
+    q, r, rd = ex["question"], ex["retrieval"], ex["reader"]
+    ref = rd["refusal"]
+    parts = [f'<div class="ex-diagnose"><span class="short-label">Diagnose at</span> '
+             f'<strong>{esc(ex["diagnose_at"])}</strong></div>',
+             f'<div class="ex-q">Explaining: <q>{esc(q["asked"])}</q></div>',
+             '<h3 class="ex-h">Question as processed</h3>',
+             _table("The question", ["", ""], [
+                 ["standalone", q["standalone"]], ["answer type", q["answer_type"]],
+                 ["content words", ", ".join(q["content_terms"])],
+                 ["not in the corpus", ", ".join(q["not_in_corpus"])],
+                 ["too common to count", ", ".join(q["too_common"])]]),
+             '<h3 class="ex-h">Retrieval</h3>']
+    for name, rows in r["rankings"].items():
+        parts.append(_table(f"{name} ranking, top {len(rows)}", ["rank", "document", "chars", "score", "fused rank"],
+                            [[x["rank"], x["doc_id"], f"{x['start']}\u2013{x['end']}", x["score"], x["fused_rank"]]
+                             for x in rows]))
+    parts.append(f'<p>merged: {len(r["merged"])}, collapsed as near-duplicates: {len(r["collapsed"])}</p>')
+    parts.append('<h3 class="ex-h">Reader</h3>')
+    parts.append(_table("Best sentences and the parts of their score",
+                        ["score", "alone", "overlap", "pooled", "prior/cost", "answer-type entity", "sentence"],
+                        [[f"{u['score']:.3f}", f"{u['alone']:.3f}", f"{u['overlap']:.3f}", f"{u['pooled']:.3f}",
+                          f"{u['fixed']:.3f}", u["answer_type_entity"], u["text"]] for u in rd["units"]]))
+    parts.append(f'<p>answer phrase: <strong>{esc(rd["short_answer"] or "-")}</strong> ({esc(rd["phrase_from"])})</p>')
+    parts.append(f'<p>refusal check: best {esc(ref["best_score"])} vs threshold {esc(ref["threshold"])}; '
+                 f'rule: {esc(ref["rule"] or "passed")}</p>')
+    if "gold" in ex:
+        parts.append(f'<p>gold {esc(ex["gold"]["id"])}: {esc(ex["gold"]["where"])}</p>')
+    parts.append('<h3 class="ex-h">Verdicts</h3>')
+    parts.append(_table("Verdict per stage", ["stage", "verdict"], [[k, v] for k, v in ex["verdicts"].items()]))
+    return f'<div class="explain">{"".join(parts)}</div>'
+
+
+def explain_latest(rag, turns, k=None, mode=None) -> str:
+    """The Explain panel for the newest answered turn (asked again with the same history, k and mode)."""
+    from .explain import explain
+
+    done = [t for t in (turns or []) if t.get("answer") is not None]
+    if not done:
+        return EMPTY
+    history = [(t["question"], t["answer"]) for t in done[:-1]]
+    try:
+        return render_explain(explain(rag, done[-1]["question"], history, k=int(k) if k else None, mode=mode or None))
+    except RagError as e:
+        return f'<div class="error-text" role="alert">\u26a0 {esc(e)}</div>'
+
+
+CSS = """
+.explain {font-size: 14px}
+.explain .ex-diagnose {font-size: 17px; margin-bottom: 4px}
+.explain .ex-h {font-size: 15px; font-weight: 600; margin: 14px 0 4px}
+.explain caption {text-align: left; font-size: 13px; color: var(--body-text-color-subdued); padding: 6px 0 2px}
+.explain .ex-table td:last-child {overflow-wrap: anywhere}
+.explain p {margin: 4px 0}
+"""
+
+
+def explain_panel(gr, rag, turns, k, mode):
+    """The "Explain the latest answer" accordion: opening it explains the newest answer, and while it is
+    open each new answer is explained too. Returns `follow(*events)` to chain after the ask events."""
+    with gr.Accordion("Explain the latest answer", open=False, elem_id="explain") as box:
+        view = gr.HTML(EMPTY, elem_id="explain-view")
+    shown = gr.State(False)
+
+    def refresh(turns, k, mode, open_=True):
+        return explain_latest(rag, turns, k, mode) if open_ else gr.skip()
+
+    box.expand(lambda *a: (refresh(*a), True), [turns, k, mode], [view, shown], api_visibility="undocumented",
+               show_progress="hidden")
+    box.collapse(lambda: False, None, shown, api_visibility="undocumented")
+
+    def follow(*events):
+        for event in events:
+            event.then(refresh, [turns, k, mode, shown], view, api_visibility="undocumented", show_progress="hidden")
+    return follow

@@ -1,0 +1,206 @@
+"""Accessibility of the chat app in headless Chromium: axe-core's WCAG 2.2 AA rules on four views (and the
+Conversations tab) at two widths, keyboard-only use with a visible focus at every stop, live announcements, the Explain panel,
+and the README's tour screenshot (docs/tour.png)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.real_model]
+
+CHROMIUM = Path("/usr/bin/chromium")  # as in test_ui_browser.py
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # WCAG 2.2 AA and everything it includes
+QUESTION = "What has Made in China 2025 aimed to transform China into at its core?"
+PHRASE = "manufacturing superpower"
+TOUR = Path(__file__).resolve().parents[1] / "docs" / "tour.png"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # git-ignored
+
+# The focused element shows a ring: a non-zero outline or a box-shadow.
+FOCUS_RING = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const s = getComputedStyle(e);
+  const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+  return {ring, tag: e.tagName, id: e.id, cls: String(e.className), n: e.dataset.n || null,
+          inChat: !!e.closest('#chat'), question: !!e.closest('#question')};
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing; run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def eval_report(ui_rag):
+    """A small eval report in the app's reports dir, so the Eval panel shows a table and the Markdown."""
+    run = ui_rag.settings.corpus_dir.parent / "reports" / "a11y-run"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "report.json").write_text(json.dumps({"metrics": {"answer_accuracy": 0.81, "n": 60,
+                                                             "refusal": {"precision": 0.9, "recall": 0.85}}}))
+    (run / "report.md").write_text("# Eval report\n\n| id | ok |\n| --- | --- |\n| q001 | yes |\n")
+    return run
+
+
+def _open(browser, ui_url, width, scheme="light"):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page.goto(ui_url)
+    expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+    return page
+
+
+def _axe(page, view: str) -> None:
+    """axe-core on the page once it has settled: gradio fades a panel to 20% opacity while its update
+    is pending, a half-second state that would be measured as a contrast failure."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.wait_for_function("() => !document.querySelector('.pending, .generating')", timeout=30_000)
+    page.wait_for_timeout(300)  # let the fade back to full opacity finish
+    found = Axe().run(page, options={"runOnly": {"type": "tag", "values": TAGS}}).response["violations"]
+    lines = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in found]
+    assert not found, f"{view}: {len(found)} axe violations\n" + "\n".join(lines)
+
+
+@pytest.mark.parametrize("width,scheme", [(1360, "light"), (420, "light"), (1360, "dark")])
+def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_report, width, scheme):
+    """The default (light) theme at desktop and phone width, and the dark one the browser may ask for."""
+    from playwright.sync_api import expect
+
+    page = _open(browser, ui_url, width, scheme)
+    try:
+        _axe(page, f"first screen at {width}px, {scheme}")
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#ask").click()
+        expect(page.locator("#chat .msg.bot.answer")).to_contain_text(PHRASE, timeout=30_000)
+        page.locator("#chat a.cite").first.click()
+        expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
+        page.locator("#explain").get_by_text("Explain the latest answer").click()
+        expect(page.locator("#explain-view .ex-diagnose")).to_be_visible(timeout=30_000)
+        _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px, {scheme}")
+        page.get_by_role("tab", name="Conversations").click()
+        expect(page.locator("#conversations")).to_be_visible(timeout=15_000)
+        _axe(page, f"conversations panel at {width}px, {scheme}")
+        page.get_by_role("tab", name="Corpus").click()
+        expect(page.locator("#corpus table")).to_be_visible(timeout=15_000)
+        page.locator("#corpus a.doc-open").first.click()  # with a document open in its viewer
+        expect(page.locator("#doc-viewer .doc-view")).to_be_visible(timeout=15_000)
+        _axe(page, f"corpus panel at {width}px, {scheme}")
+        page.get_by_role("tab", name="Eval").click()
+        expect(page.locator("#eval .metrics")).to_be_visible(timeout=15_000)
+        page.locator("#eval details summary").click()
+        _axe(page, f"eval panel at {width}px, {scheme}")
+    finally:
+        page.close()
+
+
+def test_keyboard_only_ask_cite_and_announcements(browser, ui_url):
+    from playwright.sync_api import expect
+
+    page = _open(browser, ui_url, 1360)
+    try:
+        stops = []
+        for _ in range(40):  # Tab from the top of the page to the question box
+            page.keyboard.press("Tab")
+            stops.append(page.evaluate(FOCUS_RING))
+            if stops[-1] and stops[-1]["question"]:
+                break
+        assert stops[-1] and stops[-1]["question"], f"Tab never reached the question box: {stops}"
+        assert all(s and s["ring"] for s in stops), f"a focus stop shows no focus ring: {stops}"
+
+        page.keyboard.type(QUESTION)
+        page.keyboard.press("Enter")
+        answer = page.locator("#chat .msg.bot.answer")
+        expect(answer).to_contain_text(PHRASE, timeout=30_000)
+        # announced politely, once finished, and focus stays where the user types
+        polite = page.locator("#announce-answer")
+        expect(polite).to_contain_text(PHRASE, timeout=10_000)
+        assert polite.get_attribute("aria-live") == "polite" and polite.get_attribute("role") == "status"
+        assert page.evaluate("document.activeElement.closest('#question') !== null"), "the answer stole the focus"
+
+        # Shift+Tab back from the question box reaches every [n] in the answer, each with a focus ring
+        wanted = set(answer.locator("a.cite").evaluate_all("(as) => as.map((a) => a.dataset.n)"))
+        assert wanted
+        reached = set()
+        for _ in range(60):
+            page.keyboard.press("Shift+Tab")
+            s = page.evaluate(FOCUS_RING)
+            assert s and s["ring"], f"a focus stop shows no focus ring: {s}"
+            if s["inChat"] and "cite" in s["cls"]:
+                reached.add(s["n"])
+            if reached == wanted:
+                break
+        assert reached == wanted, f"reached {reached}, the answer cites {wanted}"
+
+        # Enter on the focused [n] opens its passage in the viewer
+        n = page.evaluate("document.activeElement.dataset.n")
+        page.keyboard.press("Enter")
+        expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
+        expect(page.locator("#sources .src.active a.src-n")).to_have_attribute("data-n", n)
+        quote = page.locator("#sources .src.active mark.span").inner_text()
+        expect(page.locator("#viewer mark#focus")).to_contain_text(quote[:40])
+
+        # an error is announced assertively
+        page.locator("#question textarea").focus()
+        page.keyboard.type("   ")
+        page.keyboard.press("Enter")
+        alert = page.locator("#announce-error")
+        expect(alert).to_contain_text("the question is empty", timeout=15_000)
+        assert alert.get_attribute("role") == "alert" and alert.get_attribute("aria-live") == "assertive"
+        _axe(page, "the chat with an error")
+    finally:
+        page.close()
+
+
+def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
+    """Explain on a refused question shows its diagnosis; the chat with an answer is the README's screenshot."""
+    from playwright.sync_api import expect
+
+    page = _open(browser, ui_url, 1200)
+    try:
+        box = page.locator("#question textarea")
+        box.fill("How many aircraft carriers does China operate?")
+        box.press("Enter")
+        expect(page.locator("#chat .msg.bot.refused")).to_be_visible(timeout=30_000)
+        page.locator("#explain").get_by_text("Explain the latest answer").click()
+        view = page.locator("#explain-view")
+        expect(view.locator(".ex-diagnose")).to_contain_text("coverage", timeout=30_000)
+        expect(view).to_contain_text("not in the corpus")
+        expect(view.locator("tr", has_text="coverage")).to_contain_text("carrier")
+        _axe(page, "a refused answer with its explanation")
+        # while open it follows the newest answer
+        box.fill(QUESTION)
+        box.press("Enter")
+        expect(view.locator(".ex-q")).to_contain_text("transform China", timeout=30_000)
+        expect(view.locator(".ex-diagnose")).to_contain_text("none")
+        page.locator("#explain").get_by_text("Explain the latest answer").click()  # close it for the picture
+        page.locator("#chat a.cite").first.click()
+        expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
+        page.evaluate("window.scrollTo(0, 0)")
+        _screenshot(page)
+    finally:
+        page.close()
+
+
+def _screenshot(page) -> None:
+    """docs/tour.png is written when missing or with RAG_UPDATE_DOCS=1 (a new picture on every run would
+    leave the work tree dirty); otherwise the new one goes to tests/artifacts/ to compare by eye."""
+    from PIL import Image
+
+    target = TOUR if os.environ.get("RAG_UPDATE_DOCS") == "1" or not TOUR.exists() else ARTIFACTS / "tour.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), clip={"x": 0, "y": 0, "width": 1200, "height": 760})
+    Image.open(target).convert("RGB").quantize(colors=64).save(target, optimize=True)  # small: a 64-colour PNG
+    assert TOUR.exists() and TOUR.stat().st_size < 250_000
