@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/bench-helper"))
+LC_PY = os.environ.get("BENCH_LC_PYTHON", PY)  # LangChain may live in its own venv (bench/README.md)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,7 +84,8 @@ def run_worker(args: list[str], env: dict | None = None, timeout: float = 7200) 
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                     TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
     full_env.update(env or {})
-    proc = subprocess.run([PY, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    python = LC_PY if "langchain" in args[:3] else PY
+    proc = subprocess.run([python, *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"worker failed ({proc.returncode}): {' '.join(args)}")

@@ -28,7 +28,7 @@ from bench.common import ROOT, machine, prepare_corpus, run_worker  # noqa: E402
 
 SYSTEMS = ("ours", "ours-sent", "ours-fp32", "langchain")
 TARGETS = {"build_ratio": 1.5, "reindex_fraction": 0.02, "search_p50_ms": 20.0, "ask_p50_ms": 100.0,
-           "cold_ratio": 1.5}
+           "cold_ask_s": 2.0}
 
 
 def run_corpus(name: str, limit: int | None, systems: list[str], max_queries: int, cold_runs: int) -> dict:
@@ -85,9 +85,11 @@ def targets(res: dict) -> list[dict]:
                      "met": q["ask"]["p50_ms"] <= TARGETS["ask_p50_ms"]})
     if "coldstart" in res:
         c = res["coldstart"]
-        rows.append({"target": f"{c['system']}: cold `rag ask` <= 1.5x bare import+load",
-                     "value": f"{c['ratio']:.2f}x ({c['times']['rag ask']['median_s']}s vs "
-                              f"{c['times']['bare import + model load']['median_s']}s)", "met": c["met"]})
+        ask = c["times"]["rag ask"]["median_s"]
+        rows.append({"target": f"{c['system']}: cold `rag ask` <= {coldstart.TARGET_S} s"
+                               + (f" and <= {coldstart.TARGET_VS_LANGCHAIN}x LangChain's cold search" if "vs_langchain" in c else ""),
+                     "value": f"{ask}s" + (f", {c['vs_langchain']:.2f}x ({c['times']['langchain search']['median_s']}s)"
+                                           if "vs_langchain" in c else ""), "met": c["met"]})
     return rows
 
 

