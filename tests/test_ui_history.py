@@ -71,8 +71,8 @@ def test_conversation_list_export_and_feedback_panel(tiny_rag, tmp_path):
     assert "No conversations yet" in render_conversations([])
 
     md, js = export_files(reopen(store.get(conv["id"]), tiny_rag.index.documents), tmp_path / "out")
-    assert Path(md).name == f"conversation-{conv['id']}.md" and "[^1]: \u201cHoney bees live in colonies." in \
-        Path(md).read_text()
+    first = turns[0]["answer"].citations[0]  # the footnote quotes the first cited span
+    assert Path(md).name == f"conversation-{conv['id']}.md" and f"[^1]: \u201c{first.quote}" in Path(md).read_text()
     assert ", 1 turn_" in Path(md).read_text()
     (only,) = json.loads(Path(js).read_text())
     assert only["citations"][0]["stale"] is False and only["answer"] == turns[0]["answer"].text
