@@ -12,6 +12,7 @@ import numpy as np
 
 from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
+from .entities import tag
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase
@@ -180,7 +181,7 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
         if all(float(item[4] @ c[4]) <= 0.92 for c in chosen):  # skip near-duplicates
             chosen.append(item)
             used |= rows
-    phrase = answer_phrase(q, best[7], best[6])
+    phrase = answer_phrase(q, best[7], best[6] or tag([best[7]])[0])
     chosen[1:] = sorted(chosen[1:], key=lambda it: (it[2].rank, index.sentences[it[0]][1]))  # the answer first
     parts, citations = [], []
     for n, (first, last, hit, score, *_rest) in enumerate(chosen, start=1):

@@ -53,8 +53,9 @@ def embed_alone(embedder, texts: list[str]) -> np.ndarray:
 def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarray, embedder) -> tuple:
     """(scores, the typed entity span or None, tags, cosines embedded alone) of the given units."""
     alone = embed_alone(embedder, texts) @ np.asarray(qv, dtype="float32")
-    tags = tag(texts)
-    typed = [typed_entity(q, t, tg) for t, tg in zip(texts, tags)]
+    # only a typed question needs every unit tagged (for its entities); otherwise the best one is, later
+    tags = tag(texts) if q.labels else [None] * len(texts)
+    typed = [typed_entity(q, t, tg) for t, tg in zip(texts, tags)] if q.labels else [None] * len(texts)
     score = W_POOLED * np.asarray(pooled) + W_OVERLAP * np.asarray(overlap) + W_ALONE * alone + np.asarray(fixed)
     return score.astype("float32"), typed, tags, alone
 
