@@ -30,6 +30,10 @@ class Chooser:
             return self.rag
         return self.scoped(names)
 
+    def first(self, chosen) -> str:
+        """The collection an upload goes into by default: the first one a chat searches."""
+        return next((n for n in self.names if n in (chosen or ())), self.served[0])
+
     def documents(self, rag, answer, docs: dict) -> dict:
         """doc_id -> Document for rendering an answer's sources: `docs` (the index's documents) as they
         are for one collection; a merged index names them collection:doc_id."""

@@ -87,7 +87,7 @@ def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_rep
         expect(page.locator("#chat .msg.bot.answer")).to_contain_text(PHRASE, timeout=30_000)
         page.locator("#chat a.cite").first.click()
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
-        page.locator("#explain").get_by_text("Explain the latest answer").click()
+        page.locator("#explain").get_by_text("Explain an answer").click()
         expect(page.locator("#explain-view .ex-diagnose")).to_be_visible(timeout=30_000)
         _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px, {scheme}")
         page.get_by_role("tab", name="Conversations").click()
@@ -174,7 +174,7 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         box.fill("How many aircraft carriers does China operate?")
         box.press("Enter")
         expect(page.locator("#chat .msg.bot.refused")).to_be_visible(timeout=30_000)
-        page.locator("#explain").get_by_text("Explain the latest answer").click()
+        page.locator("#explain").get_by_text("Explain an answer").click()
         view = page.locator("#explain-view")
         expect(view.locator(".ex-diagnose")).to_contain_text("coverage", timeout=30_000)
         expect(view).to_contain_text("not in the corpus")
@@ -185,7 +185,13 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         box.press("Enter")
         expect(view.locator(".ex-q")).to_contain_text("transform China", timeout=30_000)
         expect(view.locator(".ex-diagnose")).to_contain_text("none")
-        page.locator("#explain").get_by_text("Explain the latest answer").click()  # close it for the picture
+        # any earlier answer of the chat can be explained: choose the first one
+        page.locator("#explain-pick input").click()
+        page.get_by_role("option", name="1. How many aircraft carriers").click()
+        expect(view.locator(".ex-q")).to_contain_text("aircraft carriers", timeout=30_000)
+        expect(view.locator(".ex-diagnose")).to_contain_text("coverage")
+        _axe(page, "the Explain panel with a chosen earlier answer")
+        page.locator("#explain").get_by_text("Explain an answer").click()  # close it for the picture
         page.locator("#chat a.cite").first.click()
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
         page.evaluate("window.scrollTo(0, 0)")
