@@ -282,7 +282,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                         viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")
             _, _, reopen_from = history_tab(gr, rag, store, dict(chat=chat, sources=sources, viewer=viewer, tabs=tabs,
                                                                  answer_json=answer_json, turns=turns, conv=conv))
-            _, corpus, target = corpus_tab(gr, rag, s.upload_max_mb, chooser)
+            _, corpus = corpus_tab(gr, rag, s.upload_max_mb, chooser, *chosen)
             with gr.Tab("Eval", id="eval") as eval_tab:
                 evaluation = gr.HTML(js_on_load=None, elem_id="eval")
                 downs = gr.HTML(js_on_load=REOPEN_JS, elem_id="eval-feedback")
@@ -306,8 +306,6 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
         clear.click(on_clear, None, [chat, sources, viewer, answer_json, turns, conv, feedback_status],
                     api_name="clear")
         reopen_from(downs)
-        for box in chosen:  # uploads go into the chat's first collection unless the Corpus tab says otherwise
-            box.change(chooser.first, box, target, api_visibility="undocumented", show_progress="hidden")
         eval_tab.select(on_eval, None, [evaluation, downs], api_visibility="undocumented")
         demo.load(on_load, None, [corpus, evaluation, downs], api_visibility="undocumented")
     return demo

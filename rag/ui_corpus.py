@@ -105,10 +105,11 @@ def documents_html(rag) -> str:
         return render_documents(None, rag.settings.corpus_dir, str(e))
 
 
-def corpus_tab(gr, rag, max_mb: int, chooser=None):
-    """The Corpus tab's components and events (inside the current gr.Tabs); returns (tab, table, target):
-    `target` is the "Collection" dropdown uploads go into (and whose documents the table lists) when the
-    `chooser` (ui_collections.Chooser) offers several collections, else a State holding None."""
+def corpus_tab(gr, rag, max_mb: int, chooser=None, chosen=None):
+    """The Corpus tab's components and events (inside the current gr.Tabs); returns (tab, table).
+    When the `chooser` (ui_collections.Chooser) offers several collections, a "Collection" dropdown
+    chooses where uploads go (and whose documents the table lists): the chat's first collection
+    (the `chosen` checkboxes) each time that choice changed, else what the user picked here."""
 
     def where(name):  # the pipeline of the chosen collection, or the served one
         return chooser.pick([name]) if chooser is not None and isinstance(name, str) and name else rag
@@ -205,8 +206,18 @@ def corpus_tab(gr, rag, max_mb: int, chooser=None):
     no.click(lambda: (hidden(), None), None, [confirm, doomed], api_visibility="undocumented")
     yes.click(on_confirm, [doomed, target], [status, table, confirm, doomed, viewer], api_visibility="undocumented",
               concurrency_limit=1)
-    tab.select(shown, target, table, api_visibility="undocumented")
-    if offered:
-        target.change(lambda n: (shown(n), render_view(None)), target, [table, viewer], api_visibility="undocumented",
-                      show_progress="hidden")
-    return tab, table, target
+    if not offered or chosen is None:
+        tab.select(shown, target, table, api_visibility="undocumented")
+        return tab, table
+    # the chat's first collection when the tab was last opened: a new one there sets the dropdown again
+    followed = gr.State(chooser.served[0])
+
+    def on_enter(name, chat, last):
+        first = chooser.first(chat)
+        name = first if first != last else name
+        return name, shown(name), first
+
+    tab.select(on_enter, [target, chosen, followed], [target, table, followed], api_visibility="undocumented")
+    target.input(lambda n: (shown(n), render_view(None)), target, [table, viewer], api_visibility="undocumented",
+                 show_progress="hidden")
+    return tab, table

@@ -160,8 +160,68 @@ def test_keyboard_only_ask_cite_and_announcements(browser, ui_url):
         expect(alert).to_contain_text("the question is empty", timeout=15_000)
         assert alert.get_attribute("role") == "alert" and alert.get_attribute("aria-live") == "assertive"
         _axe(page, "the chat with an error")
+
+        # a bad filter in Settings -> Filter is a one-line error, announced the same way
+        page.get_by_text("Settings", exact=True).click()
+        page.locator("#filter textarea").fill("autor=Elsa Kania")
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#ask").click()
+        expect(alert).to_contain_text("unknown filter key 'autor'", timeout=15_000)
+        expect(page.locator("#chat .msg.bot.error").last).to_contain_text("unknown filter key 'autor'")
+        _axe(page, "the settings open with a bad filter")
+        page.locator("#filter textarea").fill("type=txt; date>=2015")  # a good one answers again
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#ask").click()
+        expect(page.locator("#chat .msg.bot").last).to_contain_text(PHRASE, timeout=30_000)
     finally:
         page.close()
+
+
+def test_upload_into_a_chosen_collection(browser, ui_rag, tmp_path):
+    """With two collections the Corpus tab's Collection dropdown follows the chat's first collection;
+    the table lists that collection's documents and an upload goes there only."""
+    from conftest import free_port
+    from playwright.sync_api import expect
+
+    from rag import collections as coll
+    from rag.pipeline import Rag
+    from rag.ui import build_app, launch
+
+    settings = ui_rag.settings.replace(collections_dir=tmp_path / "collections", port=str(free_port()),
+                                       data_dir=tmp_path / "data")
+    notes = coll.create(settings, "notes")
+    (notes.corpus_dir / "tides.md").write_text("# Tides\n\nTides are caused by the Moon.\n", encoding="utf-8")
+    Rag(coll.settings_for(settings, "notes"), embedder=ui_rag.embedder).build(log=lambda *_: None)
+    demo = build_app(Rag(settings, embedder=ui_rag.embedder), reports_dir=tmp_path / "reports", delay=0)
+    page = None
+    try:
+        page = _open(browser, launch(demo, settings), 1360)
+        page.get_by_text("Settings", exact=True).click()
+        page.locator("#collections").get_by_label("notes").check()
+        page.locator("#collections").get_by_label("default").uncheck()  # the chat searches notes only
+        page.get_by_role("tab", name="Corpus").click()
+        expect(page.locator("#upload-collection input")).to_have_value("notes", timeout=15_000)
+        expect(page.locator("#corpus table")).to_contain_text("tides.md", timeout=15_000)
+        expect(page.locator("#corpus table")).not_to_contain_text("made-in-china")
+        upload = tmp_path / "in" / "moon.md"
+        upload.parent.mkdir()
+        upload.write_text("# The Moon\n\nThe Moon orbits the Earth every 27 days.\n", encoding="utf-8")
+        page.locator("#upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#upload-status")).to_contain_text("Added moon.md", timeout=60_000)
+        expect(page.locator("#corpus table")).to_contain_text("moon.md")
+        assert (notes.corpus_dir / "moon.md").is_file() and not (settings.corpus_dir / "moon.md").exists()
+        _axe(page, "the corpus tab with the Collection dropdown")
+        page.locator("#upload-collection input").click()  # a collection picked here stays while the chat's is the same
+        page.get_by_role("option", name="default").click()
+        expect(page.locator("#corpus table")).to_contain_text("made-in-china", timeout=15_000)
+        page.get_by_role("tab", name="Chat").click()
+        page.get_by_role("tab", name="Corpus").click()
+        expect(page.locator("#corpus table")).to_contain_text("made-in-china", timeout=15_000)
+        expect(page.locator("#upload-collection input")).to_have_value("default")
+    finally:
+        if page is not None:
+            page.close()
+        demo.close()
 
 
 def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
