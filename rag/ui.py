@@ -5,9 +5,9 @@ no share link). Rendering lives in ui_render.py; this module wires it to gradio 
 """
 
 import ipaddress
-import re
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -276,7 +276,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                               info="like --filter; several: ; or newlines")
                         with gr.Accordion("Answer as JSON", open=False):
                             answer_json = gr.JSON(label="Latest answer")
-                        follow_answers = explain_panel(gr, rag, turns, k, mode)
+                        follow_answers = explain_panel(gr, rag, turns, k, mode, chooser, *chosen)
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources(None, {}), js_on_load=CITE_JS, elem_id="sources")
                         viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")

@@ -100,28 +100,33 @@ CSS = """
 """
 
 
-def explain_panel(gr, rag, turns, k, mode):
+def explain_panel(gr, rag, turns, k, mode, chooser=None, chosen=None):
     """The "Explain an answer" accordion: a choice of the chat's answers (the newest by default) and its
-    trace. Opening it explains the newest answer, and while it is open each new answer is explained too.
+    trace, over the collections the chat searches (`chosen`, picked by the ui_collections.Chooser).
+    Opening it explains the newest answer, and while it is open each new answer is explained too.
     Returns `follow(*events)` to chain after the ask events."""
     with gr.Accordion("Explain an answer", open=False, elem_id="explain") as box:
         pick = gr.Dropdown([], value=None, label="Answer to explain", elem_id="explain-pick", interactive=True)
         view = gr.HTML(EMPTY, elem_id="explain-view")
     shown = gr.State(False)
+    extra = [chosen] if chosen is not None else []
 
-    def refresh(turns, k, mode, open_=True):  # the choices follow the chat; the newest answer is chosen
-        c = choices(turns)
-        return (gr.Dropdown(choices=c, value=c[-1][1] if c else None),
-                explain_turn(rag, turns, None, k, mode) if open_ else gr.skip())
+    def over(c):  # the pipeline of the chat's collections
+        return chooser.pick(c[0]) if c and chooser is not None else rag
 
-    box.expand(lambda *a: (*refresh(*a), True), [turns, k, mode], [pick, view, shown], api_visibility="undocumented",
-               show_progress="hidden")
+    def refresh(turns, k, mode, open_=True, *c):  # the choices follow the chat; the newest answer is chosen
+        options = choices(turns)
+        return (gr.Dropdown(choices=options, value=options[-1][1] if options else None),
+                explain_turn(over(c), turns, None, k, mode) if open_ else gr.skip())
+
+    box.expand(lambda t, k, m, *c: (*refresh(t, k, m, True, *c), True), [turns, k, mode, *extra], [pick, view, shown],
+               api_visibility="undocumented", show_progress="hidden")
     box.collapse(lambda: False, None, shown, api_visibility="undocumented")
-    pick.input(lambda t, w, k, m: explain_turn(rag, t, w, k, m), [turns, pick, k, mode], view,
+    pick.input(lambda t, w, k, m, *c: explain_turn(over(c), t, w, k, m), [turns, pick, k, mode, *extra], view,
                api_visibility="undocumented", show_progress="hidden")
 
     def follow(*events):
         for event in events:
-            event.then(refresh, [turns, k, mode, shown], [pick, view], api_visibility="undocumented",
+            event.then(refresh, [turns, k, mode, shown, *extra], [pick, view], api_visibility="undocumented",
                        show_progress="hidden")
     return follow

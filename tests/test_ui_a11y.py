@@ -199,6 +199,11 @@ def test_upload_into_a_chosen_collection(browser, ui_rag, tmp_path):
         page.get_by_text("Settings", exact=True).click()
         page.locator("#collections").get_by_label("notes").check()
         page.locator("#collections").get_by_label("default").uncheck()  # the chat searches notes only
+        page.locator("#question textarea").fill("What causes tides?")
+        page.locator("#ask").click()
+        expect(page.locator("#chat .msg.bot").last).to_contain_text("Moon", timeout=30_000)
+        page.locator("#explain").get_by_text("Explain an answer").click()  # explained over the chat's collection
+        expect(page.locator("#explain-view")).to_contain_text("tides.md", timeout=30_000)
         page.get_by_role("tab", name="Corpus").click()
         expect(page.locator("#upload-collection input")).to_have_value("notes", timeout=15_000)
         expect(page.locator("#corpus table")).to_contain_text("tides.md", timeout=15_000)

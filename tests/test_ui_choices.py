@@ -66,3 +66,18 @@ def test_an_upload_goes_into_the_chosen_collection_only(tmp_path, tiny_settings,
     assert "volcano.md" in chooser.pick(["geo"]).index.documents and "volcano.md" not in rag.index.documents
     hits = chooser.pick(["geo"]).search("What do volcanoes erupt?")
     assert hits and hits[0].chunk.doc_id == "volcano.md"
+
+
+def test_explain_an_answer_over_the_chats_collections(tmp_path, tiny_settings, fake_embedder):
+    settings = tiny_settings.replace(collections_dir=tmp_path / "collections")
+    rag = Rag(settings, embedder=fake_embedder)
+    rag.build(log=lambda *_: None)
+    geo = coll.create(settings, "geo")
+    (geo.corpus_dir / "volcano.md").write_text("# Volcanoes\n\nVolcanoes erupt molten lava and ash.", encoding="utf-8")
+    Rag(coll.settings_for(settings, "geo"), embedder=fake_embedder).build(log=lambda *_: None)
+    both = Chooser(rag).pick(["default", "geo"])
+    turns, answer = _last(both, "What do volcanoes erupt?")
+    assert answer is not None and answer.citations[0].collection == "geo"
+    html = explain_turn(both, turns, 0)
+    assert "Explaining: <q>What do volcanoes erupt?</q>" in html and "volcano.md" in html
+    assert "volcano.md" not in explain_turn(rag, turns, 0)  # the served collection alone has no volcanoes
