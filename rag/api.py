@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from .api_docs import docs_page, openapi_with_errors
-from .api_models import (DEFAULT_COLLECTION, AnswerOut, AskRequest, Collection, Deleted, DocumentOut, Health,
+from .api_models import (AnswerOut, AskRequest, Collection, Deleted, DocumentOut, Health,
                          SearchOut, SearchRequest, Upload)
 from .collections import every
 from .config import llm_configured
 from .errors import IndexBusy, NotFound, RagError
 from .filters import parse
 from .types import hit_to_dict
+from .scoped import Scoped
 from .ui_render import UPLOAD_SUFFIXES
 from .ui_upload import delete_document, store_document
 
@@ -154,32 +155,6 @@ class UploadLimit:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-class Scoped:
-    """The `Rag` answering from a list of collections: the server's own, or one opened on first use
-    (sharing its embedding model) and kept; an unknown name is a 404 (rag.collections.UnknownCollection)."""
-
-    KEEP = 8
-
-    def __init__(self, rag):
-        self.rag, self.opened = rag, {}
-
-    def __call__(self, names: list[str]):
-        if not names:
-            raise RagError(f"collections is empty; name at least one (e.g. [\"{DEFAULT_COLLECTION}\"])")
-        key = tuple(dict.fromkeys(n.strip() for n in names))
-        if list(key) == (self.rag.collections or [DEFAULT_COLLECTION]):
-            return self.rag
-        if key not in self.opened:
-            from .pipeline import Rag
-
-            r = Rag(self.rag.settings.replace(collection=",".join(key)), embedder=self.rag.embedder,
-                    generator=self.rag.generator)
-            while len(self.opened) >= self.KEEP:
-                self.opened.pop(next(iter(self.opened)))
-            self.opened[key] = r
-        return self.opened[key]
 
 
 def sse(stream):

@@ -7,6 +7,7 @@ no share link). Rendering lives in ui_render.py; this module wires it to gradio 
 import ipaddress
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -131,9 +132,11 @@ def bounded(turns) -> list[dict]:
     return kept[::-1]
 
 
-def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float = 0.02):
+def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float = 0.02, filters=None):
     """Stream (turns, answer) as the answer builds; a RagError becomes an error turn, never a traceback.
-    The question is stored as it is answered (cleaned and truncated) and the history stays bounded."""
+    The question is stored as it is answered (cleaned and truncated) and the history stays bounded.
+    `filters` is the Filter box's text: `--filter` conditions separated by ';' or newlines."""
+    filters = [f.strip() for f in re.split(r"[;\n]", filters if isinstance(filters, str) else "") if f.strip()]
     turns = bounded(turns)[-(MAX_TURNS - 1):]
     history = [(t["question"], t["answer"]) for t in turns if t.get("answer") is not None]  # Answers: phrase too
     asked = question = question if isinstance(question, str) else ""
@@ -148,7 +151,7 @@ def respond(rag, question, turns, k=None, mode=None, backend=None, delay: float 
             raise RagError("the llm backend needs RAG_LLM_BASE_URL and RAG_LLM_MODEL; use the extractive backend")
         shown = ""
         for event in rag.ask_stream(asked, history, k=int(k) if k else None, mode=mode or None,
-                                    backend=backend or None):
+                                    backend=backend or None, filters=filters or None):
             if isinstance(event, str):
                 for shown in reveal(shown, event):
                     yield turns + [{"question": question, "partial": shown}], None
@@ -203,9 +206,9 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
 
     chooser = Chooser(rag)  # the collections a chat may search, when there are several
 
-    def on_ask(question, turns, k, mode, backend, conv, chosen=None, request: gr.Request = None):
+    def on_ask(question, turns, k, mode, backend, conv, chosen=None, filters="", request: gr.Request = None):
         picked = chooser.pick(chosen)
-        for new_turns, answer in respond(picked, question, turns, k, mode, backend, delay):
+        for new_turns, answer in respond(picked, question, turns, k, mode, backend, delay, filters):
             if answer is None:  # a partial answer, or an error that ends the stream
                 error = "error" in new_turns[-1]
                 conv = record_turn(store, conv, None)[0] if error else conv
@@ -238,7 +241,7 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
         return render_eval(latest_report(reports_dir)), feedback_html(store, user_of(request))
 
     def on_load(request: gr.Request):
-        return (documents_html(rag), *on_eval(request))
+        return (documents_html(chooser.pick(chooser.served[:1])), *on_eval(request))
 
     with gr.Blocks(title="Ask the corpus", analytics_enabled=False) as demo:
         turns, conv = gr.State([]), gr.State(new_conversation())
@@ -268,23 +271,27 @@ def build_app(rag, reports_dir: Path = REPORTS_DIR, delay: float = 0.02):
                                                    "llm needs RAG_LLM_BASE_URL and RAG_LLM_MODEL")
                             chosen = [gr.CheckboxGroup(chooser.names, value=chooser.served, label="Collections",
                                                        elem_id="collections")] if chooser.offered else []
+                            filt = gr.Textbox("", label="Filter", elem_id="filter", max_lines=3,
+                                              placeholder="author=Elsa Kania; date>=2019-01-01",
+                                              info="like --filter; several: ; or newlines")
                         with gr.Accordion("Answer as JSON", open=False):
                             answer_json = gr.JSON(label="Latest answer")
-                        follow_answers = explain_panel(gr, rag, turns, k, mode)
+                        follow_answers = explain_panel(gr, rag, turns, k, mode, chooser, *chosen)
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources(None, {}), js_on_load=CITE_JS, elem_id="sources")
                         viewer = gr.HTML(document_placeholder(), js_on_load=FOCUS_JS, elem_id="viewer")
             _, _, reopen_from = history_tab(gr, rag, store, dict(chat=chat, sources=sources, viewer=viewer, tabs=tabs,
                                                                  answer_json=answer_json, turns=turns, conv=conv))
-            _, corpus = corpus_tab(gr, rag, s.upload_max_mb)
+            _, corpus = corpus_tab(gr, rag, s.upload_max_mb, chooser, *chosen)
             with gr.Tab("Eval", id="eval") as eval_tab:
                 evaluation = gr.HTML(js_on_load=None, elem_id="eval")
                 downs = gr.HTML(js_on_load=REOPEN_JS, elem_id="eval-feedback")
 
         outputs = [chat, sources, answer_json, turns, question, conv]
-        for asked in (ask.click(on_ask, [question, turns, k, mode, backend, conv, *chosen], outputs, api_name="ask",
+        inputs = [question, turns, k, mode, backend, conv, *(chosen or [gr.State(None)]), filt]
+        for asked in (ask.click(on_ask, inputs, outputs, api_name="ask",
                                 concurrency_limit=16, show_progress="hidden"),
-                      question.submit(on_ask, [question, turns, k, mode, backend, conv, *chosen], outputs,
+                      question.submit(on_ask, inputs, outputs,
                                       api_visibility="undocumented", concurrency_limit=16, show_progress="hidden")):
             asked.then(lambda a: latest_view(_documents(rag), a), answer_json, viewer, api_visibility="undocumented",
                        show_progress="hidden")  # the viewer follows the newest answer

@@ -3,7 +3,7 @@ offered only when there is more than one collection to choose from."""
 
 from __future__ import annotations
 
-import threading
+from .scoped import Scoped
 
 
 class Chooser:
@@ -17,8 +17,7 @@ class Chooser:
         # a single non-default collection was asked for: serve only that one
         whole = rag.collections in ([], ["default"]) or len(rag.collections) > 1
         self.names = [c.name for c in every(rag.settings)] if whole else list(self.served)
-        self._rags: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self.scoped = Scoped(rag)
 
     @property
     def offered(self) -> bool:
@@ -29,14 +28,11 @@ class Chooser:
         names = [n for n in self.names if n in (chosen or ())]  # unknown names are ignored, order is the list's
         if not names or names == self.served:
             return self.rag
-        key = ",".join(names)
-        with self._lock:
-            if key not in self._rags:
-                from .pipeline import Rag
+        return self.scoped(names)
 
-                self._rags[key] = Rag(self.rag.settings.replace(collection=key), embedder=self.rag.embedder,
-                                      generator=self.rag.generator)
-            return self._rags[key]
+    def first(self, chosen) -> str:
+        """The collection an upload goes into by default: the first one a chat searches."""
+        return next((n for n in self.names if n in (chosen or ())), self.served[0])
 
     def documents(self, rag, answer, docs: dict) -> dict:
         """doc_id -> Document for rendering an answer's sources: `docs` (the index's documents) as they

@@ -105,46 +105,54 @@ def documents_html(rag) -> str:
         return render_documents(None, rag.settings.corpus_dir, str(e))
 
 
-def corpus_tab(gr, rag, max_mb: int):
-    """The Corpus tab's components and events (inside the current gr.Tabs); returns (tab, table)."""
+def corpus_tab(gr, rag, max_mb: int, chooser=None, chosen=None):
+    """The Corpus tab's components and events (inside the current gr.Tabs); returns (tab, table).
+    When the `chooser` (ui_collections.Chooser) offers several collections, a "Collection" dropdown
+    chooses where uploads go (and whose documents the table lists): the chat's first collection
+    (the `chosen` checkboxes) each time that choice changed, else what the user picked here."""
+
+    def where(name):  # the pipeline of the chosen collection, or the served one
+        return chooser.pick([name]) if chooser is not None and isinstance(name, str) and name else rag
 
     def run(action, *args) -> str:
         try:
-            return _ok(action(rag, *args))
+            return _ok(action(*args))
         except RagError as e:
             return _error(e)
         except Exception as e:  # a disk or index failure: one line here, the traceback in the server log
-            log.exception("%s failed", action.__name__)
+            log.exception("%s failed", getattr(action, "__name__", "a corpus change"))
             return _error(f"could not change the corpus ({type(e).__name__}: {e})")
 
     def hidden():  # an update, made inside a handler (at build time it would add a Row to the page)
         return gr.Row(visible=False)
 
-    def on_upload(path):
+    def on_upload(path, name=None):
         if not path:
             return gr.skip(), gr.skip()
+        r = where(name)
         try:
-            name = taken(rag, path)
+            taken_name = taken(r, path)
         except RagError as e:
-            return _error(e), documents_html(rag)
-        if name:  # ask first; the API gets the question and nothing changes until a button is pressed
-            return (f'<div class="error-text">\u26a0 {esc(name)} {ASKED}. '
+            return _error(e), documents_html(r)
+        if taken_name:  # ask first; the API gets the question and nothing changes until a button is pressed
+            return (f'<div class="error-text">\u26a0 {esc(taken_name)} {ASKED}. '
                     "Replace it, or keep both (the upload is saved under a new name)?</div>"), gr.skip()
-        return run(add_document, path), documents_html(rag)
+        return run(add_document, r, path), documents_html(r)
 
     def on_asked(path, status):  # the replace question's buttons, shown only when on_upload asked it
         asked = bool(path) and ASKED in str(status)
         return gr.Row(visible=asked), path if asked else None
 
-    def on_replace(pending, replace: bool):
+    def on_replace(pending, name, replace: bool):
         if not pending:
             return _error("upload the file again"), gr.skip(), hidden()
-        return run(lambda r, p: add_document(r, p, replace=replace), pending), documents_html(rag), hidden()
+        r = where(name)
+        return run(lambda p: add_document(r, p, replace=replace), pending), documents_html(r), hidden()
 
-    def on_view(evt: gr.EventData):
+    def on_view(name, evt: gr.EventData):
         data = evt._data if isinstance(evt._data, dict) else {}
         try:
-            doc = rag.index.documents.get(data.get("doc"))
+            doc = where(name).index.documents.get(data.get("doc"))
         except RagError as e:
             return _error(e)
         return render_view(doc) if doc is not None else _error(f"{str(data.get('doc'))[:200]!r} is not in the index")
@@ -154,10 +162,18 @@ def corpus_tab(gr, rag, max_mb: int):
         return (f'<b>Delete {esc(doc)} from the corpus folder and the index?</b> Answers stop using it at once.',
                 gr.Row(visible=True), doc)
 
-    def on_confirm(doc):
-        return run(delete_document, doc), documents_html(rag), hidden(), None, render_view(None)
+    def on_confirm(doc, name):
+        r = where(name)
+        return run(delete_document, r, doc), documents_html(r), hidden(), None, render_view(None)
+
+    def shown(name):
+        return documents_html(where(name))
 
     with gr.Tab("Corpus", id="corpus") as tab:
+        offered = chooser is not None and chooser.offered
+        target = gr.Dropdown(chooser.names, value=chooser.served[0], label="Collection", elem_id="upload-collection",
+                             info="uploads go into this collection; the table lists its documents") if offered \
+            else gr.State(None)
         table = gr.HTML(js_on_load=DOCS_JS, elem_id="corpus")
         with gr.Row(visible=False, elem_id="doc-confirm") as confirm:
             question = gr.HTML(js_on_load=None)
@@ -177,18 +193,31 @@ def corpus_tab(gr, rag, max_mb: int):
     # too big: its own error toast, no upload event) never sits beside an old green success line.
     upload.clear(lambda: ("", hidden(), None), None, [status, ask, pending], api_visibility="undocumented",
                  show_progress="hidden", queue=False)
-    upload.upload(on_upload, upload, [status, table], api_name="upload", concurrency_limit=1).then(
+    upload.upload(on_upload, [upload, target], [status, table], api_name="upload", concurrency_limit=1).then(
         on_asked, [upload, status], [ask, pending], api_visibility="undocumented", show_progress="hidden")
-    replace.click(lambda p: on_replace(p, True), pending, [status, table, ask], api_visibility="undocumented",
-                  concurrency_limit=1)
-    keep.click(lambda p: on_replace(p, False), pending, [status, table, ask], api_visibility="undocumented",
-               concurrency_limit=1)
+    replace.click(lambda p, n: on_replace(p, n, True), [pending, target], [status, table, ask],
+                  api_visibility="undocumented", concurrency_limit=1)
+    keep.click(lambda p, n: on_replace(p, n, False), [pending, target], [status, table, ask],
+               api_visibility="undocumented", concurrency_limit=1)
     cancel.click(lambda: (_error("upload cancelled; the corpus is unchanged"), hidden()), None, [status, ask],
                  api_visibility="undocumented")
-    table.view(on_view, None, viewer, api_visibility="undocumented", show_progress="hidden")
+    table.view(on_view, target, viewer, api_visibility="undocumented", show_progress="hidden")
     table.remove(on_remove, None, [question, confirm, doomed], api_visibility="undocumented", show_progress="hidden")
     no.click(lambda: (hidden(), None), None, [confirm, doomed], api_visibility="undocumented")
-    yes.click(on_confirm, doomed, [status, table, confirm, doomed, viewer], api_visibility="undocumented",
+    yes.click(on_confirm, [doomed, target], [status, table, confirm, doomed, viewer], api_visibility="undocumented",
               concurrency_limit=1)
-    tab.select(lambda: documents_html(rag), None, table, api_visibility="undocumented")
+    if not offered or chosen is None:
+        tab.select(shown, target, table, api_visibility="undocumented")
+        return tab, table
+    # the chat's first collection when the tab was last opened: a new one there sets the dropdown again
+    followed = gr.State(chooser.served[0])
+
+    def on_enter(name, chat, last):
+        first = chooser.first(chat)
+        name = first if first != last else name
+        return name, shown(name), first
+
+    tab.select(on_enter, [target, chosen, followed], [target, table, followed], api_visibility="undocumented")
+    target.input(lambda n: (shown(n), render_view(None)), target, [table, viewer], api_visibility="undocumented",
+                 show_progress="hidden")
     return tab, table

@@ -56,18 +56,38 @@ def render_explain(ex: dict) -> str:
     return f'<div class="explain">{"".join(parts)}</div>'
 
 
-def explain_latest(rag, turns, k=None, mode=None) -> str:
-    """The Explain panel for the newest answered turn (asked again with the same history, k and mode)."""
+def answered(turns) -> list[dict]:
+    return [t for t in (turns or []) if t.get("answer") is not None]
+
+
+def choices(turns) -> list[tuple[str, int]]:
+    """The Explain panel's choice of answers: (a numbered, shortened question, its index among the answers)."""
+    return [(f"{i + 1}. {' '.join(t['question'].split())[:80]}", i) for i, t in enumerate(answered(turns))]
+
+
+def explain_turn(rag, turns, which=None, k=None, mode=None) -> str:
+    """The Explain panel for answer number `which` (0-based among the answered turns; the newest when
+    None or out of range), asked again with the history before it, the same k and mode."""
     from .explain import explain
 
-    done = [t for t in (turns or []) if t.get("answer") is not None]
+    done = answered(turns)
     if not done:
         return EMPTY
-    history = [(t["question"], t["answer"]) for t in done[:-1]]
     try:
-        return render_explain(explain(rag, done[-1]["question"], history, k=int(k) if k else None, mode=mode or None))
+        i = int(which)
+    except (TypeError, ValueError):
+        i = -1
+    i = i if 0 <= i < len(done) else len(done) - 1
+    history = [(t["question"], t["answer"]) for t in done[:i]]
+    try:
+        return render_explain(explain(rag, done[i]["question"], history, k=int(k) if k else None, mode=mode or None))
     except RagError as e:
         return f'<div class="error-text" role="alert">\u26a0 {esc(e)}</div>'
+
+
+def explain_latest(rag, turns, k=None, mode=None) -> str:
+    """The Explain panel for the newest answered turn."""
+    return explain_turn(rag, turns, None, k, mode)
 
 
 CSS = """
@@ -80,21 +100,33 @@ CSS = """
 """
 
 
-def explain_panel(gr, rag, turns, k, mode):
-    """The "Explain the latest answer" accordion: opening it explains the newest answer, and while it is
-    open each new answer is explained too. Returns `follow(*events)` to chain after the ask events."""
-    with gr.Accordion("Explain the latest answer", open=False, elem_id="explain") as box:
+def explain_panel(gr, rag, turns, k, mode, chooser=None, chosen=None):
+    """The "Explain an answer" accordion: a choice of the chat's answers (the newest by default) and its
+    trace, over the collections the chat searches (`chosen`, picked by the ui_collections.Chooser).
+    Opening it explains the newest answer, and while it is open each new answer is explained too.
+    Returns `follow(*events)` to chain after the ask events."""
+    with gr.Accordion("Explain an answer", open=False, elem_id="explain") as box:
+        pick = gr.Dropdown([], value=None, label="Answer to explain", elem_id="explain-pick", interactive=True)
         view = gr.HTML(EMPTY, elem_id="explain-view")
     shown = gr.State(False)
+    extra = [chosen] if chosen is not None else []
 
-    def refresh(turns, k, mode, open_=True):
-        return explain_latest(rag, turns, k, mode) if open_ else gr.skip()
+    def over(c):  # the pipeline of the chat's collections
+        return chooser.pick(c[0]) if c and chooser is not None else rag
 
-    box.expand(lambda *a: (refresh(*a), True), [turns, k, mode], [view, shown], api_visibility="undocumented",
-               show_progress="hidden")
+    def refresh(turns, k, mode, open_=True, *c):  # the choices follow the chat; the newest answer is chosen
+        options = choices(turns)
+        return (gr.Dropdown(choices=options, value=options[-1][1] if options else None),
+                explain_turn(over(c), turns, None, k, mode) if open_ else gr.skip())
+
+    box.expand(lambda t, k, m, *c: (*refresh(t, k, m, True, *c), True), [turns, k, mode, *extra], [pick, view, shown],
+               api_visibility="undocumented", show_progress="hidden")
     box.collapse(lambda: False, None, shown, api_visibility="undocumented")
+    pick.input(lambda t, w, k, m, *c: explain_turn(over(c), t, w, k, m), [turns, pick, k, mode, *extra], view,
+               api_visibility="undocumented", show_progress="hidden")
 
     def follow(*events):
         for event in events:
-            event.then(refresh, [turns, k, mode, shown], view, api_visibility="undocumented", show_progress="hidden")
+            event.then(refresh, [turns, k, mode, shown, *extra], [pick, view], api_visibility="undocumented",
+                       show_progress="hidden")
     return follow

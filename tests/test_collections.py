@@ -225,7 +225,7 @@ def test_the_app_chooses_collections_per_chat(two, fake_embedder, tmp_path):
     """With two collections the app offers both: a chat may search both (citations name theirs, source
     cards show their context) or one; a citation opens in its own collection's document."""
     from conftest import free_port
-    from gradio_client import Client
+    from gradio_client import Client, handle_file
 
     from rag.ui import build_app, launch, open_document
     from rag.ui_collections import Chooser
@@ -251,5 +251,15 @@ def test_the_app_chooses_collections_per_chat(two, fake_embedder, tmp_path):
         _, _, answer, _ = client.predict("What do volcanoes erupt?", 5, "hybrid", "extractive", ["geo"],
                                          api_name="/ask")
         assert answer["citations"] and {c["doc_id"] for c in answer["citations"]} == {"volcano.md"}
+        _, _, answer, _ = client.predict(q, 5, "hybrid", "extractive", ["default", "geo"], "author=Vera Vulcan",
+                                         api_name="/ask")  # the Filter box
+        assert answer["citations"] and {c["collection"] for c in answer["citations"]} == {"geo"}
+        upload = tmp_path / "in" / "Etna.md"
+        upload.parent.mkdir()
+        upload.write_text("# Etna\n\nMount Etna is an active stratovolcano on Sicily.", encoding="utf-8")
+        status, table = client.predict(handle_file(str(upload)), "geo", api_name="/upload")  # the Collection dropdown
+        assert "Added Etna.md" in status and "volcano.md" in table and "tea.txt" not in table
+        assert (coll.find(settings, "geo").corpus_dir / "Etna.md").is_file()
+        assert not (settings.corpus_dir / "Etna.md").exists()
     finally:
         demo.close()

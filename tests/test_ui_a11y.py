@@ -87,7 +87,7 @@ def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_rep
         expect(page.locator("#chat .msg.bot.answer")).to_contain_text(PHRASE, timeout=30_000)
         page.locator("#chat a.cite").first.click()
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
-        page.locator("#explain").get_by_text("Explain the latest answer").click()
+        page.locator("#explain").get_by_text("Explain an answer").click()
         expect(page.locator("#explain-view .ex-diagnose")).to_be_visible(timeout=30_000)
         _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px, {scheme}")
         page.get_by_role("tab", name="Conversations").click()
@@ -160,8 +160,73 @@ def test_keyboard_only_ask_cite_and_announcements(browser, ui_url):
         expect(alert).to_contain_text("the question is empty", timeout=15_000)
         assert alert.get_attribute("role") == "alert" and alert.get_attribute("aria-live") == "assertive"
         _axe(page, "the chat with an error")
+
+        # a bad filter in Settings -> Filter is a one-line error, announced the same way
+        page.get_by_text("Settings", exact=True).click()
+        page.locator("#filter textarea").fill("autor=Elsa Kania")
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#ask").click()
+        expect(alert).to_contain_text("unknown filter key 'autor'", timeout=15_000)
+        expect(page.locator("#chat .msg.bot.error").last).to_contain_text("unknown filter key 'autor'")
+        _axe(page, "the settings open with a bad filter")
+        page.locator("#filter textarea").fill("type=txt; date>=2015")  # a good one answers again
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#ask").click()
+        expect(page.locator("#chat .msg.bot").last).to_contain_text(PHRASE, timeout=30_000)
     finally:
         page.close()
+
+
+def test_upload_into_a_chosen_collection(browser, ui_rag, tmp_path):
+    """With two collections the Corpus tab's Collection dropdown follows the chat's first collection;
+    the table lists that collection's documents and an upload goes there only."""
+    from conftest import free_port
+    from playwright.sync_api import expect
+
+    from rag import collections as coll
+    from rag.pipeline import Rag
+    from rag.ui import build_app, launch
+
+    settings = ui_rag.settings.replace(collections_dir=tmp_path / "collections", port=str(free_port()),
+                                       data_dir=tmp_path / "data")
+    notes = coll.create(settings, "notes")
+    (notes.corpus_dir / "tides.md").write_text("# Tides\n\nTides are caused by the Moon.\n", encoding="utf-8")
+    Rag(coll.settings_for(settings, "notes"), embedder=ui_rag.embedder).build(log=lambda *_: None)
+    demo = build_app(Rag(settings, embedder=ui_rag.embedder), reports_dir=tmp_path / "reports", delay=0)
+    page = None
+    try:
+        page = _open(browser, launch(demo, settings), 1360)
+        page.get_by_text("Settings", exact=True).click()
+        page.locator("#collections").get_by_label("notes").check()
+        page.locator("#collections").get_by_label("default").uncheck()  # the chat searches notes only
+        page.locator("#question textarea").fill("What causes tides?")
+        page.locator("#ask").click()
+        expect(page.locator("#chat .msg.bot").last).to_contain_text("Moon", timeout=30_000)
+        page.locator("#explain").get_by_text("Explain an answer").click()  # explained over the chat's collection
+        expect(page.locator("#explain-view")).to_contain_text("tides.md", timeout=30_000)
+        page.get_by_role("tab", name="Corpus").click()
+        expect(page.locator("#upload-collection input")).to_have_value("notes", timeout=15_000)
+        expect(page.locator("#corpus table")).to_contain_text("tides.md", timeout=15_000)
+        expect(page.locator("#corpus table")).not_to_contain_text("made-in-china")
+        upload = tmp_path / "in" / "moon.md"
+        upload.parent.mkdir()
+        upload.write_text("# The Moon\n\nThe Moon orbits the Earth every 27 days.\n", encoding="utf-8")
+        page.locator("#upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#upload-status")).to_contain_text("Added moon.md", timeout=60_000)
+        expect(page.locator("#corpus table")).to_contain_text("moon.md")
+        assert (notes.corpus_dir / "moon.md").is_file() and not (settings.corpus_dir / "moon.md").exists()
+        _axe(page, "the corpus tab with the Collection dropdown")
+        page.locator("#upload-collection input").click()  # a collection picked here stays while the chat's is the same
+        page.get_by_role("option", name="default").click()
+        expect(page.locator("#corpus table")).to_contain_text("made-in-china", timeout=15_000)
+        page.get_by_role("tab", name="Chat").click()
+        page.get_by_role("tab", name="Corpus").click()
+        expect(page.locator("#corpus table")).to_contain_text("made-in-china", timeout=15_000)
+        expect(page.locator("#upload-collection input")).to_have_value("default")
+    finally:
+        if page is not None:
+            page.close()
+        demo.close()
 
 
 def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
@@ -174,7 +239,7 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         box.fill("How many aircraft carriers does China operate?")
         box.press("Enter")
         expect(page.locator("#chat .msg.bot.refused")).to_be_visible(timeout=30_000)
-        page.locator("#explain").get_by_text("Explain the latest answer").click()
+        page.locator("#explain").get_by_text("Explain an answer").click()
         view = page.locator("#explain-view")
         expect(view.locator(".ex-diagnose")).to_contain_text("coverage", timeout=30_000)
         expect(view).to_contain_text("not in the corpus")
@@ -185,7 +250,13 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         box.press("Enter")
         expect(view.locator(".ex-q")).to_contain_text("transform China", timeout=30_000)
         expect(view.locator(".ex-diagnose")).to_contain_text("none")
-        page.locator("#explain").get_by_text("Explain the latest answer").click()  # close it for the picture
+        # any earlier answer of the chat can be explained: choose the first one
+        page.locator("#explain-pick input").click()
+        page.get_by_role("option", name="1. How many aircraft carriers").click()
+        expect(view.locator(".ex-q")).to_contain_text("aircraft carriers", timeout=30_000)
+        expect(view.locator(".ex-diagnose")).to_contain_text("coverage")
+        _axe(page, "the Explain panel with a chosen earlier answer")
+        page.locator("#explain").get_by_text("Explain an answer").click()  # close it for the picture
         page.locator("#chat a.cite").first.click()
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
         page.evaluate("window.scrollTo(0, 0)")
