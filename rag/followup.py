@@ -16,7 +16,10 @@ from .question import Question, analyse
 
 
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|theirs|he|him|his|she|her|hers|there|this|that|these|those)\b", re.I)
-_ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|what of|and what about)\b", re.I)
+_ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|what of|and what about)\b"
+                       # "What is the first?", "Which was the last one?": an ordinal standing for an item of a list
+                       r"|\bthe\s+(?:first|second|third|fourth|fifth|last|next|other|\d+(?:st|nd|rd|th))(?:\s+ones?)?\W*$",
+                       re.I)
 _PERSONAL = {"he", "him", "his", "she", "her", "hers"}
 _POSSESSIVE = {"its", "his", "her", "their", "theirs", "hers"}
 _WH = re.compile(r"^(?:which|what|who|whom|whose|when|where|how|why)\b", re.I)
@@ -91,7 +94,10 @@ def standalone(question: str, history) -> str:
         found.insert(0, (short, ""))
     if not found:
         return f"{question} ({prev_q})"
-    if m is None:  # "And in 2016?": the question adds to the previous subject
+    if m is None:  # "And in 2016?": the question adds to the previous subject; "What is the first?": the list it asked about
+        ordinal = re.search(r"\bthe\s+\w+(?:\s+ones?)?\W*$", question) and not question.lower().lstrip().startswith("and")
+        if ordinal and prev.kind == "number":
+            found = sorted(referents(prev, prev_a, False), key=lambda f: -len(f[0])) or found
         return f"{question} ({found[0][0]})"
     wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
               or (word == "there" and label in ("GPE", "LOC"))]

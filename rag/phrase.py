@@ -174,6 +174,8 @@ def _quoted(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_YES_NO = re.compile(r"^\W*(?:and\s+)?(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may"
+                     r"|might|must)\b", re.I)
 _LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or)\s+")
 
 
@@ -212,7 +214,7 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
 
 def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None = None) -> tuple[int, int] | None:
     """A short exact span of `text` that answers q, or None (why/how questions, or nothing fits)."""
-    if q.kind == "reason":
+    if q.kind == "reason" or _YES_NO.match(q.text):  # answered by a sentence, not a phrase
         return None
     short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
              and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
