@@ -276,3 +276,22 @@ def milvus_server(tmp_path_factory):
         time.sleep(0.2)
     yield f"milvus://127.0.0.1:{server.listen_port}"
     server.stop()
+
+
+# ---- a headless Chromium for the browser tests (Debian's package: browser downloads fail here)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing; run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()

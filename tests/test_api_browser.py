@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from test_ui_browser import ARGS, CHROMIUM
+from conftest import ARGS, CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 

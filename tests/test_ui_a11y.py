@@ -10,9 +10,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
-CHROMIUM = Path("/usr/bin/chromium")  # as in test_ui_browser.py
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # WCAG 2.2 AA and everything it includes
 QUESTION = "What has Made in China 2025 aimed to transform China into at its core?"
 PHRASE = "manufacturing superpower"
@@ -28,18 +25,6 @@ FOCUS_RING = """() => {
   return {ring, tag: e.tagName, id: e.id, cls: String(e.className), n: e.dataset.n || null,
           inChat: !!e.closest('#chat'), question: !!e.closest('#question')};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing; run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

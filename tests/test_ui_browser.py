@@ -7,9 +7,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 SCREENSHOT = Path(__file__).resolve().parent / "artifacts" / "ui-chat.png"  # tests/artifacts/ is git-ignored
 
@@ -26,18 +23,6 @@ IN_VIEW = """(m) => {
   const r = m.getBoundingClientRect(), box = m.closest('.doc-text').getBoundingClientRect();
   return r.top >= box.top && r.bottom <= box.bottom + 1 && r.top >= 0 && r.bottom <= window.innerHeight;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing; run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def test_ask_click_citation_and_stay_offline(browser, ui_url):

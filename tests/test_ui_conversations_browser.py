@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from test_ui_browser import ARGS, CHROMIUM
-
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,18 +99,6 @@ def app(ui_rag, tmp_path_factory):
     running = App(settings, ui_rag.embedder, root / "reports").start()
     yield running
     running.demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing; run `make browser` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
