@@ -14,23 +14,16 @@ import pytest
 from rag.chat_export import reopen
 from rag.chats import FILE_NAME, ChatStore
 from rag.errors import RagError
-from rag.ui import respond
-from rag.ui_chats import new_conversation, record_turn
+from rag.ui_chats import new_conversation
 from rag.ui_corpus import markdown_html, render_documents, render_view
 from rag.ui_history import (answer_from_dict, export_files, feedback_html, latest_view, render_conversations,
                             reopened)
 from rag.ui_render import render_chat, render_sources
 from rag.ui_upload import add_document, delete_document, taken
+from test_ui_chats import ask  # what on_ask does: stream the answer, then store the turn
 
 BEES = "Who lays eggs in a bee colony?"
 TEA = "Where did tea originate?"
-
-
-def ask(rag, store, question, turns, conv):
-    for turns, answer in respond(rag, question, turns, delay=0):
-        pass
-    conv, notice = record_turn(store, conv, answer)
-    return turns, conv, notice
 
 
 def test_a_reopened_conversation_has_its_answers_and_marks_a_changed_quote_stale(tiny_rag, tmp_path):
