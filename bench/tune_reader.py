@@ -23,7 +23,7 @@ from rag.evaluate import contains, evidence, load_gold
 from rag.lexical import tokenize
 from rag.pipeline import Rag
 from rag.followup import standalone
-from rag.phrase import answer_phrase, typed_entity
+from rag.phrase import answer_phrase, typed_phrase
 from rag.question import analyse
 
 GRID = {"a": (0.35, 0.0), "b": (0.3, 0.15), "w": (0.5, 1.0), "t": (0.0, 0.1, 0.2),
@@ -50,7 +50,7 @@ def features(rag: Rag, g) -> dict:
         f, l = units[i]
         doc_id, s, _ = index.sentences[f]
         e = index.sentences[l][2]
-        typed = typed_entity(q, texts[j], tags[j]) is not None
+        typed = typed_phrase(q, texts[j], tags[j]) is not None
         phrase = answer_phrase(q, texts[j], tags[j])
         ev = f"{unit_hits[i].chunk.title}\n{unit_hits[i].chunk.text}\n{texts[j]}"
         words = set(tokenize(ev))

@@ -70,11 +70,16 @@ def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     return sorted(ents, key=lambda se: (_after(anchors, *se), se[0]))
 
 
+def _noun_phrases(text: str, tagged: Tagged) -> list[tuple[int, int]]:
+    """The tagger's noun phrases of at most MAX_PHRASE_WORDS words that hold a noun, name or number."""
+    return [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
+            and any(pos in ("NOUN", "PROPN", "NUM") for ts, _te, pos in tagged.tokens if s <= ts < e)]
+
+
 def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
     """The first typed entity whose phrase does not restate one of the question's names or numbers:
     "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
-    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
-             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    short = _noun_phrases(text, tagged)
     # amounts and nationalities answer as modifiers too ("17.85 billion Chinese renminbi", "Canadian citizens")
     qualifying = {(s, e) for s, e, label in tagged.entities if label in _NUMERIC | {"MONEY", "PERCENT", "NORP"}}
     for span in _typed(q, text, tagged):
@@ -91,11 +96,6 @@ def _modifies(text: str, tagged: Tagged, span: tuple[int, int]) -> bool:
     it qualifies the phrase's noun, it is not what the phrase names (a possessive owns: "Germany’s ...")."""
     s, e = span
     return any(ps <= s and e < pe for ps, pe in tagged.phrases) and not re.match(r"[’']s\b", text[e:e + 3])
-
-
-def typed_entity(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
-    """The answer phrase of a typed question (see typed_phrase), or None."""
-    return typed_phrase(q, text, tagged) if q.labels else None
 
 
 def _listed(text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
@@ -154,8 +154,7 @@ def _runs(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
 
 def candidates(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     """Noun phrases, entities, quoted spans and runs of new words, each saying something new."""
-    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
-             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
+    short = _noun_phrases(text, tagged)
     quoted = [p for p in _quoted(text) if len(text[p[0]:p[1]].split()) <= MAX_PHRASE_WORDS]
     base = sorted(set(short) | {(s, e) for s, e, _ in tagged.entities} | set(_runs(q, text, tagged)))
     spans = set(base) | set(quoted) | set(_joined(text, base))
@@ -216,8 +215,6 @@ def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None =
     """A short exact span of `text` that answers q, or None (why/how questions, or nothing fits)."""
     if q.kind == "reason" or _YES_NO.match(q.text):  # answered by a sentence, not a phrase
         return None
-    short = [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
-             and any(pos in ("NOUN", "PROPN", "NUM") for ts, te, pos in tagged.tokens if s <= ts < e)]
     if q.labels:
         typed = typed_phrase(q, text, tagged)
         if typed is not None or q.kind not in COMMON_NOUN_KINDS:

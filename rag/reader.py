@@ -19,7 +19,7 @@ import numpy as np
 
 from .entities import tag
 from .lexical import tokenize
-from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_entity
+from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_phrase
 from .question import Question
 
 RESCORE = 12  # units embedded alone and tagged per question
@@ -55,7 +55,7 @@ def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarra
     alone = embed_alone(embedder, texts) @ np.asarray(qv, dtype="float32")
     # only a typed question needs every unit tagged (for its entities); otherwise the best one is, later
     tags = tag(texts) if q.labels else [None] * len(texts)
-    typed = [typed_entity(q, t, tg) for t, tg in zip(texts, tags)] if q.labels else [None] * len(texts)
+    typed = [typed_phrase(q, t, tg) for t, tg in zip(texts, tags)] if q.labels else [None] * len(texts)
     score = W_POOLED * np.asarray(pooled) + W_OVERLAP * np.asarray(overlap) + W_ALONE * alone + np.asarray(fixed)
     return score.astype("float32"), typed, tags, alone
 
