@@ -22,7 +22,7 @@ from .embed import Embedder, model_dir
 from .model import release_memory
 from .errors import RagError
 from .load import Skipped, load_corpus
-from .store import Index, open_index, vector_store
+from .store import Index, open_index, save_sentence_vectors, vector_store
 from .types import Chunk, Document, content_hash
 from .vectorstore import VectorStore, row_ids
 
@@ -266,8 +266,9 @@ def _write(tmp: Path, info: dict, docs, chunks, texts, keys, vectors, sents, sen
         f.writelines(dump([c.doc_id, c.start, c.end, c.section, c.page, key]) + "\n" for c, key in zip(chunks, keys))
     with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as f:  # key: where the sentence's vector came from
         f.writelines(dump([*s, key] if key else list(s)) + "\n" for s, key in zip(sents, sent_keys or [None] * len(sents)))
-    np.save(tmp / "vectors.npy", vectors)
-    np.save(tmp / "sentences.npy", sent_vectors)
+    if not store.keeps_vectors:  # else the store's file in this directory gives them back
+        np.save(tmp / "vectors.npy", vectors)
+    sent_vectors = save_sentence_vectors(tmp, sent_vectors)  # the probe below: as they load
     ids = row_ids([(c.doc_id, c.start, c.end, k) for c, k in zip(chunks, keys)])
     info["ann"] = store.add(tmp, vectors, ids, [c.doc_id for c in chunks], log)
     info["index_type"] = info["ann"]["type"]

@@ -21,6 +21,7 @@ from .vectorstore import ID_SPACE
 class MilvusStore:
     kind = "milvus"
     label = "the Milvus collection"
+    keeps_vectors = False  # reading every vector back from a server is slow: vectors.npy is written
     BATCH = 2000  # rows per insert call
     PAGE = 16_384  # Milvus's largest query/search limit
     # A server's default (Bounded) read can miss rows written a moment before, so the build's reads

@@ -47,6 +47,9 @@ class VectorStore(Protocol):
 
     kind: str  # recorded in the manifest: an index is served only by the kind it was built for
     label: str  # how messages name the place ("vectors.faiss", "the Milvus collection")
+    # True: the version directory's own file gives every vector back (`stored_vectors`), so the
+    # build does not also write vectors.npy (which only the next build reads, to reuse vectors)
+    keeps_vectors: bool
 
     def add(self, version: Path, vectors: np.ndarray, ids: np.ndarray, doc_ids: list[str], log=print) -> dict:
         """Store this version's vectors (rows keyed by `ids`); returns what the manifest records."""
@@ -68,6 +71,7 @@ class FaissStore:
 
     kind = "faiss"
     label = "vectors.faiss"
+    keeps_vectors = True
 
     def __init__(self, flat_threshold: int = 200_000):
         self.flat_threshold = flat_threshold
@@ -169,6 +173,15 @@ def read_faiss(path: Path):
         return faiss.read_index(str(path), flag)
     except RuntimeError:
         return faiss.read_index(str(path))
+
+
+def stored_vectors(version: Path) -> np.ndarray:
+    """Every chunk vector of a version, in row order: vectors.npy where the build wrote one
+    (a Milvus-backed version), else read back from vectors.faiss (flat and HNSW keep them whole)."""
+    if (version / "vectors.npy").exists():
+        return np.load(version / "vectors.npy")
+    index = read_faiss(version / "vectors.faiss")
+    return index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), "float32")
 
 
 def tune_ef_search(index, vectors: np.ndarray, n_queries: int = 200, seed: int = 0) -> tuple[int | None, float]:

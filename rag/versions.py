@@ -2,7 +2,8 @@
 directories a build made, the temp dir, the atomic swap of `current`, and the sweep.
 
 Layout: index/current -> v-<stamp>/ holding manifest.json, documents.jsonl, chunks.jsonl,
-vectors.npy, vectors.faiss, sentences.jsonl, sentences.npy and bm25/. A build writes a fresh
+vectors.faiss (or vectors.npy where the vectors live in Milvus), sentences.jsonl, sentences.npy +
+sentence_scales.npy and bm25/. A build writes a fresh
 .tmp-* directory (marked with the index's id), fsyncs it, renames it to v-<stamp>, swaps the
 `current` symlink atomically and sweeps what is no longer current: write -> fsync -> rename ->
 swap -> sweep, so a crash at any moment leaves the previous index usable. Only directories marked

@@ -194,6 +194,7 @@ class MemoryStore:
 
     kind = "memory"
     label = "the in-memory store"
+    keeps_vectors = False
 
     def __init__(self):
         self.rows: dict[int, np.ndarray] = {}

@@ -75,11 +75,11 @@ def test_damage_with_matching_counts_is_named_in_one_line(tiny_rag, tiny_setting
 
 
 def test_cached_vectors_from_another_build_are_not_reused(tiny_rag, tiny_settings, other_build, fake_embedder):
-    """vectors.npy is read only by the next `rag index`, which reuses it for unchanged text."""
+    """The next `rag index` reuses the stored vectors (read back from vectors.faiss) for unchanged text."""
     cur = Path(tiny_settings.index_dir) / "current"
-    shutil.copy(other_build / "vectors.npy", cur / "vectors.npy")
+    shutil.copy(other_build / "vectors.faiss", cur / "vectors.faiss")
     (Path(tiny_settings.corpus_dir) / "owls.txt").write_text("Barn owls have heart-shaped faces.")
-    with pytest.raises(RagError, match=r"vectors.npy (holds other vectors|was changed after the build).*run `rag index --rebuild`"):
+    with pytest.raises(RagError, match=r"vectors.faiss (holds other vectors|was changed after the build).*run `rag index --rebuild`"):
         Rag(tiny_settings, embedder=fake_embedder).build(log=lambda *_: None)
 
 

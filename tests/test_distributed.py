@@ -47,8 +47,11 @@ def test_ray_embedding_gives_the_same_vectors_and_index(ray_cluster, tiny_settin
     a, b = _version(Path(single.index_dir)), _version(Path(on_ray.index_dir))
     for name in ("documents.jsonl", "chunks.jsonl", "sentences.jsonl"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    for name in ("vectors.npy", "sentences.npy"):
-        va, vb = np.load(a / name), np.load(b / name)
+    from rag.store import load_sentence_vectors
+    from rag.vectorstore import stored_vectors
+
+    for name, load in (("chunk vectors", stored_vectors), ("sentence vectors", load_sentence_vectors)):
+        va, vb = load(a), load(b)
         assert va.shape == vb.shape and len(va)
         assert float(np.min(np.sum(va * vb, axis=1))) >= 0.9999, name  # unit vectors: cosine per row
     ma, mb = (json.loads((v / "manifest.json").read_text()) for v in (a, b))

@@ -105,7 +105,7 @@ def test_a_same_size_edit_of_any_index_file_is_caught(tiny_rag, tiny_settings, c
     version = Path(tiny_settings.index_dir) / "current"
     files = sorted(p.relative_to(version.resolve()).as_posix() for p in version.resolve().rglob("*")
                    if p.is_file() and p.name not in ("manifest.json", ".rag-version"))
-    assert {"vectors.npy", "vectors.faiss", "sentences.npy", "bm25/indices.csc.index.npy",
+    assert {"vectors.faiss", "sentences.npy", "sentence_scales.npy", "bm25/indices.csc.index.npy",
             "bm25/indptr.csc.index.npy", "bm25/data.csc.index.npy", "bm25/vocab.index.json"} <= set(files)
     for name in files:
         path = version / name
@@ -133,13 +133,19 @@ def test_an_incremental_build_never_carries_damaged_vectors_forward(tiny_setting
         (Path(tiny_settings.corpus_dir) / f"animal{i}.txt").write_text(f"Animal {i} lives in burrow {i} by the river.")
     _build(tiny_settings, fake_embedder)
     version = (Path(tiny_settings.index_dir) / "current").resolve()
-    vectors = np.load(version / "vectors.npy")
+    import faiss
+
+    from rag.vectorstore import stored_vectors
+
+    vectors = stored_vectors(version)
     outside = [i for i in range(len(vectors)) if i not in probe_rows(len(vectors))]
     assert outside, "the tiny index should have rows the fingerprint does not sample"
     vectors[outside] *= -1  # negated rows, same size, untouched probe rows
-    np.save(version / "vectors.npy", vectors)
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    faiss.write_index(index, str(version / "vectors.faiss"))
     (Path(tiny_settings.corpus_dir) / "owls.txt").write_text("Barn owls have heart-shaped faces.")
-    with pytest.raises(RagError, match=r"vectors.npy was changed after the build.*rag index --rebuild"):
+    with pytest.raises(RagError, match=r"vectors.faiss was changed after the build.*rag index --rebuild"):
         _build(tiny_settings, fake_embedder)
     assert (Path(tiny_settings.index_dir) / "current").resolve() == version  # nothing new was published
 
