@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -88,6 +89,14 @@ class SentenceTransformerEmbedder:
                         type(e).__name__, e)
             self._onnx = False
             return None
+
+    def preload_reader(self) -> None:
+        """Open the fp32 ONNX session the reader's sentences go through in a background thread (a
+        no-op once open): a cold `rag ask` overlaps it with the question's own int8 session."""
+        onnx = self.onnx
+        if onnx is not None and "fp32" not in onnx._sessions:
+            threading.Thread(target=lambda: self._via_onnx(lambda o: o.session("fp32")), name="onnx-preload",
+                             daemon=True).start()
 
     def prepare_questions(self) -> None:
         """Export the question path's ONNX model(s) now if missing (at index time torch is loaded anyway)."""

@@ -48,6 +48,21 @@ def nlp():
         return _nlp
 
 
+def preload() -> None:
+    """Start loading the model in a background thread, if nothing has: a cold `rag ask` then loads
+    spaCy (~1 s, mostly imports) while it opens the index and embeds the question, which ONNX
+    Runtime and numpy do outside the GIL. nlp() waits for it; a failure is raised there."""
+    if _nlp is None and not _lock.locked():
+        threading.Thread(target=_load_quietly, name="spacy-preload", daemon=True).start()
+
+
+def _load_quietly() -> None:
+    try:
+        nlp()
+    except RagError:
+        pass  # said by the nlp() call that needs the model
+
+
 def tag(texts: list[str]) -> list[Tagged]:
     """Tag each text (cached): one spaCy pass over the ones not seen before."""
     todo = [t for t in dict.fromkeys(texts) if t not in _cache]

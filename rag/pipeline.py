@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import answer as extractive
+from . import entities
 from .config import Settings, load_settings
 from .errors import RagError
 from .lexical import tokenize
@@ -156,6 +157,11 @@ class Rag:
         from .filters import parse, restrict
 
         question, notice = self.clean(question)
+        if (backend or self.settings.backend) != "llm":
+            # the extractive reader tags with spaCy and embeds sentences in fp32: load both in the
+            # background while the index opens and the question is embedded (cold `rag ask` 1.6 -> 1.4 s)
+            entities.preload()
+            getattr(self.embedder, "preload_reader", lambda: None)()
         index = restrict(self.index, parse(filters))
         k, mode = k or self.settings.top_k, mode or self.settings.mode
         if (backend or self.settings.backend) == "llm":
