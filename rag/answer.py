@@ -91,8 +91,9 @@ def unit_features(index: Index, hits: list[Hit], question: str, qv: np.ndarray, 
                        dtype="float32")
     # A heading-like line ("The Authors") says little by itself; it is never cited alone.
     # A heading with the sentence under it ("The Authors" + the bio) is a fine unit.
-    headings = heading_mask(index)
-    fixed = -np.array([1.0 if headings[l] else PAIR_COST if f != l else 0.0 for f, l in units], dtype="float32")
+    headings = heading_mask(index, [l for _, l in units])
+    fixed = -np.array([1.0 if head else PAIR_COST if f != l else 0.0 for (f, l), head in zip(units, headings)],
+                      dtype="float32")
     # Retrieval already weighed BM25, passage and sentence similarity: passages it ranks
     # higher lend their sentences a small prior.
     top = max(h.score for h in hits) or 1.0
