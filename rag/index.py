@@ -22,7 +22,7 @@ from .embed import Embedder, model_dir
 from .model import release_memory
 from .errors import RagError
 from .load import Skipped, load_corpus
-from .store import Index, open_index, save_sentence_vectors, vector_store
+from .store import Index, open_index, save_array, save_sentence_vectors, vector_store
 from .types import Chunk, Document, content_hash
 from .vectorstore import VectorStore, row_ids
 
@@ -119,7 +119,7 @@ def _build(settings: Settings, embedder: Embedder, rebuild: bool, log, store: Ve
     cache = old.vector_cache() if old else {}
     vectors, n1 = _embed_cached(embedder, texts, keys, cache, "chunks", log, spans)
     if settings.index_sentences:
-        sent_vectors, n2 = _embed_cached(embedder, sent_texts, sent_keys, cache, "sentences", log)
+        sent_vectors, n2 = _embed_cached(embedder, sent_texts, sent_keys, cache, "sentences", log, consume=True)
     else:
         sent_vectors, n2 = np.zeros((0, vectors.shape[1]), "float32"), 0
     report.embedded, report.chunks = n1 + n2, len(chunks)
@@ -134,6 +134,8 @@ def _build(settings: Settings, embedder: Embedder, rebuild: bool, log, store: Ve
     tokens = lexical.saved_tokens(old.path / "bm25", old.chunk_keys) if old else {}
     tmp = versions.new_version_dir(index_dir, ident)
     try:
+        # int8 from here on (as they load), so the float32 copy is freed before BM25 is built
+        sent_vectors = save_sentence_vectors(tmp, sent_vectors)
         ids = _write(tmp, info, docs, chunks, texts, keys, vectors, sents, sent_keys, sent_vectors, store,
                      tokens, log)
     except BaseException:  # a full disk must not stay full until the next run: free it now
@@ -216,7 +218,7 @@ def _sentence_homes(chunks: list[Chunk], texts: list[str], keys: list[str], sent
 
 
 def _embed_cached(embedder: Embedder, texts: list[str], keys: list[str], cache: dict, what: str, log=print,
-                  spans: list | None = None):
+                  spans: list | None = None, consume: bool = False):
     """Never embed the same text twice: reuse vectors keyed by (model, text hash). With spans
     (per text: (start, end, key) of its sentences) those come from the text's own pass too."""
     from tqdm import tqdm
@@ -252,7 +254,13 @@ def _embed_cached(embedder: Embedder, texts: list[str], keys: list[str], cache: 
             bar.update(len(part))
     if not keys:
         return np.zeros((0, embedder.dim), "float32"), len(todo)
-    return np.stack([cache[k] for k in keys]).astype("float32"), len(todo)
+    out = np.empty((len(keys), embedder.dim), dtype="float32")
+    last = {k: i for i, k in enumerate(keys)} if consume else {}
+    for i, k in enumerate(keys):  # consume: entries leave the cache as they are copied (less held at once)
+        out[i] = cache.pop(k) if last.get(k) == i else cache[k]
+        if consume and i % 8192 == 8191:
+            release_memory()
+    return out, len(todo)
 
 
 def _write(tmp: Path, info: dict, docs, chunks, texts, keys, vectors, sents, sent_keys, sent_vectors, store,
@@ -267,8 +275,7 @@ def _write(tmp: Path, info: dict, docs, chunks, texts, keys, vectors, sents, sen
     with open(tmp / "sentences.jsonl", "w", encoding="utf-8") as f:  # key: where the sentence's vector came from
         f.writelines(dump([*s, key] if key else list(s)) + "\n" for s, key in zip(sents, sent_keys or [None] * len(sents)))
     if not store.keeps_vectors:  # else the store's file in this directory gives them back
-        np.save(tmp / "vectors.npy", vectors)
-    sent_vectors = save_sentence_vectors(tmp, sent_vectors)  # the probe below: as they load
+        save_array(tmp / "vectors.npy", vectors)
     ids = row_ids([(c.doc_id, c.start, c.end, k) for c, k in zip(chunks, keys)])
     info["ann"] = store.add(tmp, vectors, ids, [c.doc_id for c in chunks], log)
     info["index_type"] = info["ann"]["type"]

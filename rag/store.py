@@ -42,7 +42,7 @@ class Index:
     searcher: VectorIndex | None  # None when opened for a build (the store may be switching)
     lexical: Lexical
     sentences: list[tuple[str, int, int]]
-    sentence_vectors: np.ndarray
+    sentence_vectors: np.ndarray  # or QuantizedRows (int8 on disk and in memory), read the same way
     vectors: np.ndarray | None = None
     sentence_keys: list[str | None] | None = None  # cache key of each sentence vector
     derived: dict = field(default_factory=dict)  # what later stages work out once per index (rag.retrieve)
@@ -129,8 +129,17 @@ def _open(root: Path, path: Path, settings: Settings, store: VectorStore, load_v
 
 def _lines(path: Path, name: str, data: dict[str, bytes]) -> list:
     raw = data[name] if name in data else (path / name).read_bytes()
-    # split on "\n" only: str.splitlines() would also cut at U+2028 or U+0085 inside a document
-    return [json.loads(line) for line in raw.decode("utf-8").split("\n") if line.strip()]
+    # split on "\n" only: str.splitlines() would also cut at U+2028 or U+0085 inside a document.
+    # One json.loads of all lines as an array: per-line calls took 0.25 s of a cold start on SciFact.
+    # (A raw newline never occurs inside a JSON value, so the lines are whole values.)
+    lines = [line for line in raw.decode("utf-8").split("\n") if line.strip()]
+    try:
+        rows = json.loads("[" + ",".join(lines) + "]")
+        if len(rows) == len(lines):
+            return rows
+    except ValueError:
+        pass
+    return [json.loads(line) for line in lines]  # a damaged file: this names the bad line
 
 
 def _load(path: Path, manifest: dict, store: VectorStore, load_vectors: bool, for_build: bool) -> Index:
@@ -184,38 +193,71 @@ def _load(path: Path, manifest: dict, store: VectorStore, load_vectors: bool, fo
                  Lexical(path / "bm25", n), sentences, sent_vectors, vectors, sentence_keys)
 
 
-# Sentence vectors on disk: int8 with one float32 scale per row (symmetric, max |x| -> 127), a
-# quarter of float32's size; they load unit length, as they were built (the scale keeps the
-# format general: a zero row stays zero). SciFact: cosine to float32 >= 0.9999 for every sentence, nDCG@10
-# 0.7235 vs 0.7236 (bench/README.md). Indexes from before (float32 sentences.npy) still load.
+# Sentence vectors on disk: int8 codes (symmetric, max |x| -> 127), a quarter of float32's size,
+# and one float32 scale per row that makes the row unit length again, as it was built (rounding
+# alone moves norms by ~0.1%). SciFact: cosine to float32 >= 0.9999 for every sentence, nDCG@10
+# 0.7235 vs 0.7236 (bench/README.md). In memory they stay int8; rows turn float32 when read.
+# Indexes from before (float32 sentences.npy) still load.
 
-def save_sentence_vectors(version: Path, vectors: np.ndarray) -> np.ndarray:
+class QuantizedRows:
+    """int8 rows times a per-row scale, read as float32 rows (`rows[i]`, `rows[list]`, iteration);
+    `np.asarray(rows)` gives the whole float32 matrix."""
+
+    def __init__(self, codes: np.ndarray, scales: np.ndarray):
+        self.codes, self.scales = codes, scales
+        self.shape, self.dtype = codes.shape, np.dtype("float32")
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        out = self.codes[rows].astype("float32")
+        out *= self.scales[rows][..., None]
+        return out
+
+    def __iter__(self):
+        for start in range(0, len(self.codes), 4096):
+            yield from self[start:start + 4096]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+
+def save_sentence_vectors(version: Path, vectors: np.ndarray) -> QuantizedRows:
     """Write sentences.npy (+ sentence_scales.npy); returns the vectors as they will load."""
     vectors = np.asarray(vectors, dtype="float32")
-    scales = np.abs(vectors).max(axis=1) / 127 if len(vectors) else np.zeros(0, "float32")
-    scales = np.where(scales > 0, scales, 1).astype("float32")
-    codes = np.rint(vectors / scales[:, None]).astype("int8")
-    np.save(version / "sentences.npy", codes)
-    np.save(version / "sentence_scales.npy", scales)
-    return _dequantize(codes, scales)
+    codes, scales = np.empty(vectors.shape, dtype="int8"), np.empty(len(vectors), dtype="float32")
+    for a in range(0, len(vectors), 4096):  # in blocks: a build's peak memory is not the place for copies
+        block = vectors[a:a + 4096]
+        step = np.abs(block).max(axis=1) / 127
+        codes[a:a + 4096] = np.rint(block / np.where(step > 0, step, 1)[:, None])
+        norms = np.linalg.norm(codes[a:a + 4096].astype("float32"), axis=1)
+        scales[a:a + 4096] = 1 / np.where(norms > 0, norms, 1)
+    save_array(version / "sentences.npy", codes)
+    save_array(version / "sentence_scales.npy", scales)
+    return QuantizedRows(codes, scales)
 
 
-def load_sentence_vectors(version: Path) -> np.ndarray:
+def save_array(path: Path, array: np.ndarray) -> None:
+    """np.save through an ordinary file write: np.save straight to a file reports a full disk as
+    "N requested and M written", without the errno that names it (rag.versions.write_error)."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
+
+
+def load_sentence_vectors(version: Path) -> np.ndarray | QuantizedRows:
     vectors = np.load(version / "sentences.npy")
     if vectors.dtype != np.int8:  # written before int8 storage
         return vectors
     scales = np.load(version / "sentence_scales.npy")
     if scales.shape != (len(vectors),):
         raise ValueError(f"sentence_scales.npy has {scales.shape[0]} rows for {len(vectors)} sentence vectors")
-    return _dequantize(vectors, scales)
-
-
-def _dequantize(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """The stored vectors were unit length: so are these again (rounding moved norms by ~0.1%)."""
-    out = codes.astype("float32")
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    out /= np.where(norms > 0, norms, 1)
-    return out
+    return QuantizedRows(vectors, scales)
 
 
 def _probe(manifest: dict, searcher: VectorIndex, store: VectorStore, sent_vectors: np.ndarray) -> list[str]:

@@ -51,7 +51,7 @@ def test_ray_embedding_gives_the_same_vectors_and_index(ray_cluster, tiny_settin
     from rag.vectorstore import stored_vectors
 
     for name, load in (("chunk vectors", stored_vectors), ("sentence vectors", load_sentence_vectors)):
-        va, vb = load(a), load(b)
+        va, vb = np.asarray(load(a)), np.asarray(load(b))
         assert va.shape == vb.shape and len(va)
         assert float(np.min(np.sum(va * vb, axis=1))) >= 0.9999, name  # unit vectors: cosine per row
     ma, mb = (json.loads((v / "manifest.json").read_text()) for v in (a, b))
