@@ -141,6 +141,7 @@ def table(res: dict) -> str:
              row("re-index / full build", lambda s: f"{100 * s['build']['reindex_s'] / s['build']['build_s']:.1f}%"),
              row("index on disk (MB)", lambda s: s["build"]["index_mb"]),
              row("peak RSS build (MB)", lambda s: s["build"]["build_peak_rss_mb"]),
+             row("peak RSS build + re-index, same process (MB)", lambda s: s["build"]["reindex_peak_rss_mb"]),
              row("peak RSS serve+eval (MB)", lambda s: s["query"]["serve_peak_rss_mb"]),
              row("warm search p50 / p95 (ms)", lambda s: f"{s['query']['search']['p50_ms']} / {s['query']['search']['p95_ms']}"),
              row("warm ask p50 / p95 (ms)", lambda s: f"{s['query']['ask']['p50_ms']} / {s['query']['ask']['p95_ms']}"),
