@@ -154,7 +154,7 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
 
 def refusal_gap(index: Index, q, scored: list, threshold: float) -> str:
     """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q)."""
-    unknown = [t for t in q.specific if not index.lexical.knows(t)]
+    unknown = [t for t in q.specific | {reader.attribute(q)[1]} - {""} if not index.lexical.knows(t)]
     hit = scored[0][2]
     return reader.evidence_gap(q, scored[0][7], [it[5] for it in scored], unknown,
                                scored[0][3] >= threshold + STRONG_MARGIN, f"{hit.chunk.title}\n{hit.chunk.text}")

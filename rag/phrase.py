@@ -175,7 +175,7 @@ def _quoted(text: str) -> list[tuple[int, int]]:
 
 _YES_NO = re.compile(r"^\W*(?:and\s+)?(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may"
                      r"|might|must)\b", re.I)
-_LIST_SEP = re.compile(r"\s*(?:,|,?\s*and|,?\s*or)\s+")
+_LIST_SEP = re.compile(r"\s*(?:,?\s*and|,?\s*or|,)\s+")  # ", or" before "," (a match does not backtrack)
 
 
 def _joined(text: str, base: list[tuple[int, int]]) -> list[tuple[int, int]]:

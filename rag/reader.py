@@ -31,6 +31,9 @@ ANSWER_MARGIN = 0.1  # extra sentences must score within this of the best one
 TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
 
+# "what is the budget of X": the attribute (its last word) a question asks for
+_ATTRIBUTE = re.compile(r"\b(?:what|which)\s+(?:is|was|are|were)\s+(?:the|its|their)\s+((?:\w+\s+){0,2}?\w+)\s+(?:of|in|for)\b",
+                        re.I)
 _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
 
@@ -60,14 +63,26 @@ def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarra
     return score.astype("float32"), typed, tags, alone
 
 
+def attribute(q: Question) -> tuple[str, str]:
+    """The attribute a "what is the budget of X" question asks for, as written and stemmed (("", "") if none)."""
+    m = _ATTRIBUTE.search(q.text)
+    word = m.group(1).split()[-1] if m else ""
+    stems = tokenize(word)
+    return (word, stems[0]) if stems else ("", "")
+
+
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
                  passage: str = "") -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
-    the corpus never mentions while the support is only partial, no entity of the type the question
+    the corpus never mentions while the support is only partial, an attribute asked for ("the budget
+    of X") that the corpus never mentions or, with partial support, the passage does not, no entity of the type the question
     asks for among the best TYPE_WITHIN units, or a very long question (keyword soup) whose words
     the best unit barely holds."""
     if unknown and not strong:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
+    word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
+    if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):
+        return f"the passage that comes closest does not mention the {word}"
     # a claim to check ("0-dimensional biomaterials ...") may state a number its evidence contradicts; a
     # question asks about the thing its number names
     asks = bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))

@@ -40,6 +40,8 @@ def test_content_and_specific_words_leave_out_question_words():
     ("When was Rome founded?", "Rome was founded in 753 BC according to legend.", "753 BC"),
     ("Which companies are national champions in AI?",
      "These new national champions include Baidu, Alibaba, Tencent, and iFlytek.", "Baidu, Alibaba, Tencent, and iFlytek"),
+    ("And the third?", "The third is advanced technology, or disruptive technology.",
+     "advanced technology, or disruptive technology"),  # ", or" joins the list, not a bare ","
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
@@ -49,6 +51,15 @@ def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, p
 def test_why_questions_get_no_short_answer():
     s = "The plan matters because it shapes the fate of the nation."
     assert answer_phrase(analyse("Why does the plan matter?"), s, tag([s])[0]) is None
+
+
+def test_an_attribute_the_evidence_never_names_is_refused():
+    from rag.reader import attribute, evidence_gap
+    q = analyse("What is the budget of the New Generation AI Development Plan?")
+    assert attribute(q) == ("budget", "budget") and attribute(analyse("What did the plan mobilise?")) == ("", "")
+    s = "The New Generation AI Development Plan mobilised national funding and resources."
+    assert "budget" in evidence_gap(q, s, [None], ["budget"], strong=True, passage=s)
+    assert evidence_gap(q, s + " Its budget is large.", [None], [], strong=False, passage=s) == ""
 
 
 def test_wh_noun_needs_a_noun():
