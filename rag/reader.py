@@ -32,8 +32,8 @@ TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity 
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
 
 # "what is the budget of X": the attribute (its last word) a question asks for
-_ATTRIBUTE = re.compile(r"\b(?:what|which)\s+(?:is|was|are|were)\s+(?:the|its|their)\s+((?:\w+\s+){0,2}?\w+)\s+(?:of|in|for)\b",
-                        re.I)
+_ATTRIBUTE = re.compile(r"\b(?:what|which)\s+(?:is|was|are|were)\s+(?:the|its|their)\s+((?:\w+\s+){0,2}?\w+)"
+                        r"\s+(?:of|in|for)\b", re.I)
 _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
 
@@ -75,9 +75,9 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
                  passage: str = "") -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
     the corpus never mentions while the support is only partial, an attribute asked for ("the budget
-    of X") that the corpus never mentions or, with partial support, the passage does not, no entity of the type the question
-    asks for among the best TYPE_WITHIN units, or a very long question (keyword soup) whose words
-    the best unit barely holds."""
+    of X") that the corpus never mentions or, with partial support, the passage does not, no entity
+    of the type the question asks for among the best TYPE_WITHIN units, or a very long question
+    (keyword soup) whose words the best unit barely holds."""
     if unknown and not strong:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
