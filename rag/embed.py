@@ -94,7 +94,7 @@ class SentenceTransformerEmbedder:
         """Open the fp32 ONNX session the reader's sentences go through in a background thread (a
         no-op once open): a cold `rag ask` overlaps it with the question's own int8 session."""
         onnx = self.onnx
-        if onnx is not None and "fp32" not in onnx._sessions:
+        if onnx is not None and not onnx.is_open("fp32"):
             threading.Thread(target=lambda: self._via_onnx(lambda o: o.session("fp32")), name="onnx-preload",
                              daemon=True).start()
 

@@ -180,6 +180,10 @@ class OnnxEmbedder:
             self._tokenizer = tok
         return self._tokenizer
 
+    def is_open(self, precision: str) -> bool:
+        """Whether the session of this precision exists already (`session` would return at once)."""
+        return precision in self._sessions
+
     def session(self, precision: str = "fp32"):
         """The ONNX Runtime session of this precision (the model exported first if it never was)."""
         with self._lock:
