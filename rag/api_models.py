@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .config import BACKENDS, MODES
-from .scoped import DEFAULT_COLLECTION  # noqa: F401 -- re-exported for the API's models
+from .scoped import DEFAULT_COLLECTION
 
 
 class Error(BaseModel):
