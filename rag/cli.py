@@ -315,5 +315,27 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": 
             "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats,
             "feedback": cmd_chats, "collections": cmd_collections}
 
+QUICK_EXIT = ("ask", "search")  # read-only and one-shot: the answer is out, nothing is left to tidy
+
+
+def run() -> None:
+    """The `rag` console script. After `ask` and `search` the process ends without Python's teardown
+    (unloading spaCy's and ONNX Runtime's modules is ~0.25 s of a 1.7 s cold `rag ask`): output is
+    flushed and atexit handlers run first, so only the module unloading is skipped."""
+    code = main()
+    if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
+        import atexit
+        import os
+
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):  # `rag search ... | head`, or stderr closed by main()
+            pass
+        atexit._run_exitfuncs()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
