@@ -4,11 +4,12 @@ Bad input is one line on stderr."""
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 import textwrap
 from dataclasses import fields
 
+from .cli_render import format_sources, in_collection, plain, print_json, visible
 from .config import Settings, load_settings
 from .errors import RagError
 
@@ -138,34 +139,10 @@ def cmd_search(args, settings) -> int:
         print("no passages found")
     for h in hits:
         c = h.chunk
-        print(f"{h.rank}. score {h.score:.4f}  {visible(c.title)}  [{_in(h.collection)}{visible(c.doc_id)} chars "
+        print(f"{h.rank}. score {h.score:.4f}  {visible(c.title)}  [{in_collection(h.collection)}{visible(c.doc_id)} chars "
               f"{c.start}-{c.end}]")
-        print(textwrap.indent(textwrap.fill(_plain(c.text), 100), "   "))
+        print(textwrap.indent(textwrap.fill(plain(c.text), 100), "   "))
     return 0
-
-
-def _in(collection: str) -> str:
-    """A document's collection before its id, unless it is the default one."""
-    return f"{visible(collection)}:" if collection and collection != "default" else ""
-
-
-def print_json(data) -> None:
-    """One JSON document on stdout that is valid UTF-8: a lone surrogate is written as an escape."""
-    text = json.dumps(data, ensure_ascii=False, indent=1)
-    print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
-
-
-def visible(name) -> str:
-    from .ui_render import visible
-
-    return visible(name)
-
-
-def _plain(text: str) -> str:
-    """Body text for the terminal: bidi controls dropped for display (stored text is unchanged)."""
-    from .ui_render import BIDI
-
-    return BIDI.sub("", text)
 
 
 def cmd_ask(args, settings) -> int:
@@ -191,11 +168,11 @@ def cmd_ask(args, settings) -> int:
         print()
         if answer.citations and answer.text.strip() != streamed.strip():
             print("\nChecked answer (markers match the sources below):")
-            print(textwrap.fill(_plain(answer.text), 100))
+            print(textwrap.fill(plain(answer.text), 100))
     else:
         if answer.short_answer:
-            print(f"Answer: {_plain(' '.join(answer.short_answer.split()))}\n")
-        print(textwrap.fill(_plain(answer.text), 100))
+            print(f"Answer: {plain(' '.join(answer.short_answer.split()))}\n")
+        print(textwrap.fill(plain(answer.text), 100))
         if answer.confidence:
             print(f"\n({answer.confidence} support; {answer.backend}, {answer.mode} retrieval)")
     print(format_sources(answer))
@@ -223,38 +200,11 @@ def _explain(args, rag) -> int:
     a = ex["answer"]
     answer = Answer(question=a["question"], text=a["answer"], citations=(), refused=a["refused"], notice=a["notice"])
     if a["short_answer"]:
-        print(f"Answer: {_plain(a['short_answer'])}\n")
-    print(textwrap.fill(_plain(answer.text), 100))
+        print(f"Answer: {plain(a['short_answer'])}\n")
+    print(textwrap.fill(plain(answer.text), 100))
     for c in a["citations"]:
         print(f"[{c['n']}] {visible(c['title'])} ({visible(c['doc_id'])} chars {c['start']}-{c['end']})")
     return 0
-
-
-def quoted(text: str) -> str:
-    """A quote in curly quotes, without doubling the ones it starts or ends with (“…“superpower.””)."""
-    return ("" if text[:1] in "\u201c\"" else "\u201c") + text + ("" if text[-1:] in "\u201d\"" else "\u201d")
-
-
-def format_sources(answer) -> str:
-    lines = []
-    if answer.notice:
-        lines.append(f"\nnote: {answer.notice}")
-    if answer.flagged:
-        lines.append("\nunsupported (not verified against the sources):")
-        lines += [f"  ! {_plain(s)}" for s in answer.flagged]
-    if answer.citations:
-        lines.append("\nSources:")
-        for c in answer.citations:
-            where = (f"{_in(c.collection)}{visible(c.doc_id)} chars {c.start}-{c.end}"
-                     + (f", page {c.page}" if c.page else ""))
-            lines.append(f"[{c.n}] {visible(c.title)} ({where}, score {c.score:.3f})")
-            lines.append(textwrap.indent(textwrap.fill(quoted(_plain(c.quote)), 96), "    "))
-    elif answer.hits:
-        lines.append("\nClosest passages:")
-        for h in answer.hits[:3]:
-            lines.append(f"  {h.rank}. {visible(h.chunk.title)} ({visible(h.chunk.doc_id)} chars "
-                         f"{h.chunk.start}-{h.chunk.end}): {_plain(h.chunk.text[:160])}…")
-    return "\n".join(lines)
 
 
 def cmd_verify(args, settings) -> int:
@@ -315,23 +265,18 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "verify": 
             "eval": cmd_eval, "bench": cmd_bench, "chats": cmd_chats,
             "feedback": cmd_chats, "collections": cmd_collections}
 
-QUICK_EXIT = ("ask", "search")  # read-only and one-shot: the answer is out, nothing is left to tidy
-
-
 def run() -> None:
-    """The `rag` console script. After `ask` and `search` the process ends without Python's teardown
-    (unloading spaCy's and ONNX Runtime's modules is ~0.25 s of a 1.7 s cold `rag ask`): output is
-    flushed and atexit handlers run first, so only the module unloading is skipped."""
+    """The `rag` console script. `ask` and `search` (read-only, one-shot) end without Python's teardown:
+    unloading spaCy and ONNX Runtime was ~0.25 s of a 1.7 s cold `rag ask`. Output is flushed and
+    atexit handlers run first; only the module unloading is skipped."""
     code = main()
-    if sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
+    if sys.argv[1:2] and sys.argv[1] in ("ask", "search"):
         import atexit
         import os
 
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (BrokenPipeError, ValueError):  # `rag search ... | head`, or stderr closed by main()
-            pass
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BrokenPipeError, ValueError):  # `rag search ... | head`; stderr closed by main()
+                stream.flush()
         atexit._run_exitfuncs()
         os._exit(code)
     sys.exit(code)

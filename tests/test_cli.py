@@ -67,7 +67,7 @@ def test_index_search_ask_end_to_end(tmp_path):
 
 
 def test_counts_and_quotes_read_naturally():
-    from rag.cli import quoted
+    from rag.cli_render import quoted
     from rag.ui_render import counted
 
     assert counted(1, "document") == "1 document" and counted(2, "document") == "2 documents"
