@@ -1,7 +1,8 @@
 """Embed text with a local sentence-transformers model (offline); vectors are L2-normalised.
 
 Questions and the reader's few question-time sentences go through ONNX Runtime (rag/onnx_embed.py)
-without importing torch; index-time batches through torch (bfloat16 where the CPU has it).
+without importing torch; index-time batches in bfloat16 (where the CPU has it natively) through
+OpenVINO on the same ONNX export, else through torch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import PACKAGED_MODEL, PRECISIONS, QUERY_PRECISIONS, check_choice
+from .config import PACKAGED_MODEL, PRECISIONS, QUERY_PRECISIONS, RUNTIMES, check_choice
 from .errors import RagError
 from .model import _span_means, _unit, import_torch_first, model_dir  # noqa: F401 (rag.embed's public names)
 
@@ -50,8 +51,12 @@ class SentenceTransformerEmbedder:
     """Loads the model lazily, on first use, from disk only (never from a hub)."""
 
     def __init__(self, model: str = PACKAGED_MODEL, batch_size: int = 16, precision: str = "auto",
-                 query_precision: str = "int8", cache_dir: Path | str = Path("~/.cache/rag"), onnx: bool = True):
+                 query_precision: str = "int8", cache_dir: Path | str = Path("~/.cache/rag"), onnx: bool = True,
+                 runtime: str = "auto"):
         check_choice("embed_precision", precision, PRECISIONS)
+        check_choice("embed_runtime", runtime, RUNTIMES)
+        self.runtime = runtime
+        self._vino = None
         check_choice("query_precision", query_precision, QUERY_PRECISIONS)
         self.query_precision = query_precision
         self._query_model = None
@@ -88,6 +93,30 @@ class SentenceTransformerEmbedder:
             log.warning("the ONNX question path is unavailable (%s: %s); questions are embedded with torch",
                         type(e).__name__, e)
             self._onnx = False
+            return None
+
+    @property
+    def vino(self):
+        """The OnnxEmbedder whose OpenVINO bf16 session index-time batches run on, or None (torch):
+        with runtime "auto" and precision "auto" or "bf16", where OpenVINO is installed and the CPU
+        does bfloat16 natively."""
+        if self._vino is None:
+            from .onnx_embed import openvino_bf16
+
+            wanted = self.runtime == "auto" and self.precision != "fp32" and openvino_bf16()
+            self._vino = (self.onnx if wanted else None) or False
+        return self._vino or None
+
+    def _via_vino(self, run):
+        """run(the OpenVINO embedder), or None (then torch embeds) when it cannot: said once in the log."""
+        vino = self.vino
+        if vino is None:
+            return None
+        try:
+            return run(vino)
+        except (OSError, ImportError, RagError, RuntimeError) as e:
+            log.warning("OpenVINO is unavailable (%s: %s); batches are embedded with torch", type(e).__name__, e)
+            self._vino = False
             return None
 
     def preload_reader(self) -> None:
@@ -140,6 +169,10 @@ class SentenceTransformerEmbedder:
             vecs = self._via_onnx(lambda o: o.embed_documents(list(texts)))
             if vecs is not None:
                 return vecs
+        if len(texts) > BF16_MIN_BATCH:
+            vecs = self._via_vino(lambda v: v.embed_documents(list(texts), "bf16"))
+            if vecs is not None:
+                return vecs
         import torch
 
         model = self.model
@@ -160,6 +193,9 @@ class SentenceTransformerEmbedder:
         """Each text's vector and, from the same forward pass, one vector per (start, end) char
         span of it: the mean of the span's contextual token embeddings ("late chunking"). So a
         chunk's sentences cost no extra model pass. A span no token falls in gets a NaN row."""
+        out = self._via_vino(lambda v: v.embed_spans(texts, spans, "bf16"))
+        if out is not None:
+            return out
         import torch
 
         model, tok = self.model, self.model.tokenizer

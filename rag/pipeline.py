@@ -57,7 +57,7 @@ class Rag:
 
             s = self.settings
             self._embedder = SentenceTransformerEmbedder(s.model, s.batch_size, s.embed_precision, s.query_precision,
-                                                         s.cache_dir)
+                                                         s.cache_dir, runtime=s.embed_runtime)
         return self._embedder
 
     @property
@@ -85,7 +85,8 @@ class Rag:
         from .embed import import_torch_first
         from .entities import nlp
 
-        import_torch_first()  # the app indexes uploads with torch, which must come before faiss
+        if getattr(self.embedder, "vino", None) is None:  # uploads embed with torch: it must come before faiss
+            import_torch_first()
         index = self.index
         self.embedder.embed_query("warm up")
         if index.chunks:

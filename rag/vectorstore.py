@@ -20,7 +20,6 @@ from typing import Protocol
 
 import numpy as np
 
-from .embed import import_torch_first
 from .types import content_hash
 
 ID_SPACE = 1 << 60  # ids are the first 60 bits of a chunk row's hash: positive int64
@@ -134,7 +133,8 @@ def write_faiss(vectors: np.ndarray, path: Path, flat_threshold: int, log=print)
     """Exact IndexFlatIP up to flat_threshold vectors; above, HNSW with the smallest efSearch
     that keeps recall@10 >= ANN_RECALL on these vectors, or exact search if none does.
     Returns the index and what was chosen (kept in the manifest)."""
-    import_torch_first()
+    # No import_torch_first here either: a build that embeds with torch has imported it by now, and
+    # one on OpenVINO (rag/onnx_embed.py) needs no torch at all (~400 MB less at its peak).
     import faiss
 
     dim = vectors.shape[1]
