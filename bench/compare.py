@@ -147,7 +147,8 @@ def table(res: dict) -> str:
              row("warm ask p50 / p95 (ms)", lambda s: f"{s['query']['ask']['p50_ms']} / {s['query']['ask']['p95_ms']}"),
              row("search p50 by stage: embed / faiss / bm25 / sentences (ms)",
                  lambda s: " / ".join(str(v) for v in s["query"]["search_stages_p50_ms"].values())),
-             row("bfloat16 batches", lambda s: {True: "yes", False: "no"}[s["build"]["bf16"]])]
+             row("bfloat16 batches", lambda s: ({True: "yes", False: "no"}[s["build"]["bf16"]]
+                                                + (f" ({s['build']['runtime']})" if s["build"].get("runtime") else "")))]
     if c.get("scored"):
         lines += [row("nDCG@10 hybrid (product mode)", lambda s: s["query"]["quality_hybrid"]["ndcg@10"], "q"),
                   row("nDCG@10 dense", lambda s: s["query"]["quality_dense"]["ndcg@10"], "q"),

@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     emb = SentenceTransformerEmbedder(s.model, s.batch_size, s.embed_precision, s.query_precision)
     model = emb.model
     dim, layers = emb.dim, model[0].auto_model.config.num_hidden_layers
-    dtype = torch.bfloat16 if emb.bf16 else torch.float32
+    runtime = "openvino" if emb.vino is not None else "torch"  # the product's index-time path (rag/embed.py)
+    dtype = torch.bfloat16 if emb.vino is not None or emb.bf16 else torch.float32
     texts = sorted(chunk_texts(a.texts), key=len, reverse=True)
     torch.set_num_threads(emb.threads)
     emb.embed_spans(texts[:32], [[] for _ in texts[:32]])  # warm-up
@@ -107,14 +108,15 @@ def main(argv=None) -> int:
     top = max(ceil.values())
     share = gflops / top
     # for scale: the float32 ceiling, what a build without native bfloat16 could at best reach
-    fp32_top = max(ceiling(torch.float32, emb.batch_size * 128, dim, a.repeat).values()) if emb.bf16 else top
-    rows = {"precision": str(dtype).replace("torch.", ""), "threads": emb.threads, "batch_size": emb.batch_size,
+    bf16 = dtype == torch.bfloat16
+    fp32_top = max(ceiling(torch.float32, emb.batch_size * 128, dim, a.repeat).values()) if bf16 else top
+    rows = {"precision": str(dtype).replace("torch.", ""), "runtime": runtime, "threads": emb.threads, "batch_size": emb.batch_size,
             "texts": len(texts), "tokens": sum(lengths), "mean_tokens": round(sum(lengths) / len(lengths), 1),
             "seconds": round(best, 2), "tokens_per_s": round(tokens_s), "model_gflops": round(gflops, 1),
             "matmul_gflops": ceil, "ceiling_gflops": top, "share_of_ceiling": round(share, 3),
             "fp32_ceiling_gflops": fp32_top,
             "target": TARGET, "met": share >= TARGET, "machine": machine()}
-    lines = [f"Embedding throughput, {rows['precision']}, {emb.threads} threads, batch {emb.batch_size}, "
+    lines = [f"Embedding throughput, {rows['precision']} on {runtime}, {emb.threads} threads, batch {emb.batch_size}, "
              f"{len(texts)} SciFact chunk texts ({rows['mean_tokens']} tokens each on average):",
              "| measure | value |", "| --- | ---: |",
              f"| tokens/s (real tokens, product's embed_spans) | {rows['tokens_per_s']:,} |",
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
     lines += [f"| matmul {name}, GFLOP/s | {v} |" for name, v in ceil.items()]
     lines.append(f"| share of the ceiling ({top} GFLOP/s) | **{100 * share:.0f}%** (target >= {100 * TARGET:.0f}%: "
                  f"{'met' if rows['met'] else 'MISSED'}) |")
-    if emb.bf16:
+    if bf16:
         lines.append(f"| for scale: the float32 matmul ceiling, GFLOP/s | {fp32_top} ({gflops / fp32_top:.2f}x of it) |")
     print("\n".join(lines))
     out = ROOT / a.out
