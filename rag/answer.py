@@ -38,6 +38,7 @@ W_COSINE = 0.7
 RANK_PRIOR = 0.2
 PAIR_COST = 0.02  # a two-sentence answer must beat a one-sentence one by this much
 STRONG_MARGIN = 0.1  # "strong support": this far above the refusal threshold, with the expected answer type
+REPEAT_COST = 0.2  # a follow-up's candidate that the previous answer already said (chosen on the dev split)
 
 
 def candidates(index: Index, hits: list[Hit], question: str = "") -> list[tuple[int, Hit]]:
@@ -133,10 +134,12 @@ def _author_boost(index: Index, question: str, units: list[tuple[int, int]]) -> 
     return boost
 
 
-def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None):
+def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None, said: str = ""):
     """(the analysed question, units best first as (first_row, last_row, hit, score, vector,
     typed entity or None, tags, text)): the RESCORE best by pooled score, scored again by
-    `rag.reader.rescore`."""
+    `rag.reader.rescore`. `said`: the previous answer of a follow-up, whose sentences rank lower
+    unless they hold an entity of the expected type the question does not name (a follow-up asks
+    for something new; "When was that?" may be answered by the date in the sentence just quoted)."""
     units, unit_hits, vecs, cos, overlap, fixed = unit_features(index, hits, question, qv, embedder)
     q = analyse(question)
     if not units:
@@ -145,7 +148,10 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     texts = [span_text(index, *units[i]) for i in top]
     final, typed, tags, alone = reader.rescore(q, texts, cos[top], overlap[top], fixed[top], qv, embedder)
     # the expected answer type orders the units; the refusal threshold sees the score without it
-    order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])), kind="stable")
+    said = " ".join(said.split())
+    repeated = np.array([e is None and bool(said) and " ".join(t.split()) in said for e, t in zip(typed, texts)])
+    order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])
+                         - REPEAT_COST * repeated), kind="stable")
     parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
              for i, a in zip(top, alone)]
     return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j])
@@ -161,10 +167,10 @@ def refusal_gap(index: Index, q, scored: list, threshold: float) -> str:
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
-                      threshold: float, max_sentences: int = 3, embedder=None) -> Answer:
+                      threshold: float, max_sentences: int = 3, embedder=None, said: str = "") -> Answer:
     """Answer from the best-scoring sentences with a short answer phrase first, or refuse when the
-    evidence is too weak or lacks what the question asks about."""
-    q, scored = ranked(index, hits, question, qv, embedder)
+    evidence is too weak or lacks what the question asks about (`said`: as in `ranked`)."""
+    q, scored = ranked(index, hits, question, qv, embedder, said)
     if not scored:
         return refusal(question, hits)
     best = scored[0]
@@ -203,6 +209,11 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
 def span_text(index: Index, first: int, last: int) -> str:
     doc_id, s, _ = index.sentences[first]
     return index.documents[doc_id].text[s:index.sentences[last][2]]
+
+
+def previous_answer(question: str, standalone: str, history) -> str:
+    """The last answer's text when `question` was read as a follow-up of it (else ""), for `ranked`."""
+    return str(getattr(history[-1][1], "text", history[-1][1]) or "") if history and standalone != question else ""
 
 
 def condense_heuristic(question: str, history: tuple | list) -> str:

@@ -10,7 +10,7 @@ is the one `rag ask` gives; explaining never changes it.
 
 from __future__ import annotations
 
-from .answer import ranked, refusal_gap
+from .answer import previous_answer, ranked, refusal_gap
 from .gold import contains, evidence
 from .question import analyse
 
@@ -44,7 +44,7 @@ def explain(rag, question: str, history=(), gold=None, k: int | None = None, mod
         top = sorted(scores, key=lambda i: -scores[i])[:SHOWN]
         rankings[name] = [dict(_chunk(index, i), rank=r, score=round(scores[i], 4), fused_rank=fused.get(i))
                           for r, i in enumerate(top, start=1)]
-    _, units = ranked(index, hits, standalone, qv, rag.embedder)
+    _, units = ranked(index, hits, standalone, qv, rag.embedder, previous_answer(question, standalone, history))
     reader = [{"text": u[7][:300], "score": round(u[3], 4), "answer_type_entity": u[7][u[5][0]:u[5][1]] if u[5] else "",
                **{key: round(v, 4) for key, v in u[8].items()}} for u in units[:SHOWN]]
     best = units[0][3] if units else None

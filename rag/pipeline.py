@@ -178,8 +178,9 @@ class Rag:
         standalone = extractive.condense_heuristic(question, history)
         qv = self.embedder.embed_query(standalone)
         hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
+        said = extractive.previous_answer(question, standalone, history)
         result = extractive.extractive_answer(index, standalone, hits, qv, self.settings.refusal_threshold,
-                                              self.settings.max_answer_sentences, self.embedder)
+                                              self.settings.max_answer_sentences, self.embedder, said)
         return replace(result, question=question, standalone_question=standalone, mode=mode)
 
     # ---- the LLM backend

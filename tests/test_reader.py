@@ -134,3 +134,12 @@ def test_keyword_soup_is_refused(mic):
 def test_near_misses_are_refused(mic, question):
     a = mic.ask(question)
     assert a.refused and a.hits, (a.text, a.notice)
+
+
+@pytest.mark.real_model
+def test_a_follow_up_is_not_answered_with_the_previous_answer(mic):
+    first = mic.ask("Which venture capitalist called data the new oil?")
+    assert "Kai-Fu Lee" in first.text
+    a = mic.ask("What does the author make of that view?", history=[(first.question, first)])
+    assert a.standalone_question != a.question  # read as a follow-up
+    assert a.refused or a.citations[0].quote != first.citations[0].quote, a.text
