@@ -42,6 +42,10 @@ def test_content_and_specific_words_leave_out_question_words():
      "These new national champions include Baidu, Alibaba, Tencent, and iFlytek.", "Baidu, Alibaba, Tencent, and iFlytek"),
     ("And the third?", "The third is advanced technology, or disruptive technology.",
      "advanced technology, or disruptive technology"),  # ", or" joins the list, not a bare ","
+    # the wh-phrase is the subject: the name before the question's words, spelled out with its abbreviation
+    ("Which agency's surveys helped the regional planners?",
+     "Notably, the European Space Agency (ESA) had published surveys that helped regional planners at Acme Corp.",
+     "the European Space Agency (ESA)"),
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
@@ -83,6 +87,12 @@ def test_a_relation_the_passage_never_states_is_refused():
     # a paraphrase changes more words than its verb: not refused for the verb alone
     q2 = analyse("Who founded the Ohio warehouse robot startup?")
     assert evidence_gap(q2, s, [(70, 78)], [], strong=True, passage=s, unheard={"founded"}) == ""
+
+
+def test_a_subject_question_is_told_from_an_object_question():
+    from rag.question import asks_subject
+    assert asks_subject("Which agency's surveys helped the planners?") and asks_subject("Who declared it?")
+    assert not asks_subject("What did the agency publish?") and not asks_subject("When was Rome founded?")
 
 
 def test_wh_noun_needs_a_noun():
