@@ -105,12 +105,12 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
     if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):
         return f"the passage that comes closest does not mention the {word}"
-    lacking = unsaid(q, best_text, passage, unheard, near)
+    # a claim to check ("0-dimensional biomaterials ...") may state a number or a relation its evidence
+    # contradicts; a question asks about the thing its number names and the relation its verb names
+    asks = bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
+    lacking = unsaid(q, best_text, passage, unheard, near) if asks else []
     if lacking:  # "Who founded X?" over a passage that names X but no founding
         return f"the passage that comes closest says nothing about {', '.join(f'“{w}”' for w in lacking[:3])}"
-    # a claim to check ("0-dimensional biomaterials ...") may state a number its evidence contradicts; a
-    # question asks about the thing its number names
-    asks = bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
     numbers = sorted(t for t in q.specific if any(ch.isdigit() for ch in t)) if asks else []
     missing = set(numbers) - set(tokenize(f"{passage}\n{best_text}"))
     if missing:  # "the 14th Five-Year Plan" is not answered by a passage about the 13th
