@@ -28,7 +28,9 @@ from .types import Answer, Hit
 # a question the corpus does answer costs an analyst more than a weak answer whose citations they
 # can check. The rule written in `rag.reader.evidence_gap` refuses besides: a question asking for a
 # person, date, number, place or organisation when no such entity (one the question does not name
-# itself) stands in the best units, and a very long question whose words the answer barely holds.
+# itself) stands in the best units, a question whose relation ("Who *founded* X?", "the *budget* of X")
+# the corpus never states while its passage holds its other words, and a very long question whose
+# words the answer barely holds.
 # Re-run the script after changing scoring or the corpus; Settings.refusal_threshold holds the value.
 
 # Stage one ranks every candidate unit by its pooled (late-chunked) cosine and its idf-weighted
@@ -158,12 +160,17 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
                for j in order]
 
 
-def refusal_gap(index: Index, q, scored: list, threshold: float) -> str:
-    """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q)."""
+def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) -> str:
+    """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q); with an
+    embedder, a relation word the passage lacks may be said there in other words (reader.close_words)."""
     unknown = [t for t in q.specific | {reader.attribute(q)[1]} - {""} if not index.lexical.knows(t)]
     hit = scored[0][2]
+    passage = f"{hit.chunk.title}\n{hit.chunk.text}"
+    unheard = {w for w in q.relation if not any(index.lexical.knows(t) for t in tokenize(w))}
+    lacking = reader.unsaid(q, scored[0][7], passage, unheard)
+    near = reader.close_words(embedder, lacking, scored[0][7]) if lacking else set()
     return reader.evidence_gap(q, scored[0][7], [it[5] for it in scored], unknown,
-                               scored[0][3] >= threshold + STRONG_MARGIN, f"{hit.chunk.title}\n{hit.chunk.text}")
+                               scored[0][3] >= threshold + STRONG_MARGIN, passage, unheard, near)
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
@@ -174,7 +181,7 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     if not scored:
         return refusal(question, hits)
     best = scored[0]
-    gap = refusal_gap(index, q, scored, threshold)
+    gap = refusal_gap(index, q, scored, threshold, embedder)
     if best[3] < threshold or gap:
         return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
     chosen, used = [best], set(range(best[0], best[1] + 1))

@@ -48,7 +48,7 @@ def explain(rag, question: str, history=(), gold=None, k: int | None = None, mod
     reader = [{"text": u[7][:300], "score": round(u[3], 4), "answer_type_entity": u[7][u[5][0]:u[5][1]] if u[5] else "",
                **{key: round(v, 4) for key, v in u[8].items()}} for u in units[:SHOWN]]
     best = units[0][3] if units else None
-    gap = refusal_gap(index, q, units, s.refusal_threshold) if units else "no candidate sentences"
+    gap = refusal_gap(index, q, units, s.refusal_threshold, rag.embedder) if units else "no candidate sentences"
     out = {"question": {"asked": answer.question, "standalone": standalone, "answer_type": q.kind,
                         "content_terms": sorted(q.terms), "not_in_corpus": absent, "too_common": common},
            "retrieval": {"rankings": rankings,

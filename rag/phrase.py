@@ -2,7 +2,9 @@
 "Germany’s “Industry 4.0” initiative", "their own local specialty and advantage").
 
 A question asking for a person, date, number, place or organisation is answered by the entity of
-that type nearest after the question's own words (with the names listed beside it). Any other
+that type nearest after the question's own words (nearest before them when the question asks for
+its verb's subject: "Which unit's roadmaps inspired X?"), with the names listed beside it and an
+abbreviation spelled out. Any other
 question ("what ...", "which plan ...") is answered by the candidate phrase that scores best on
 signals that hold for any text, weighed on the dev split with bench/tune_reader.py: it holds the
 noun the question asks about ("which *plan*"), it is quoted in the text, it is a name, and it
@@ -39,10 +41,12 @@ def _anchors(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     return [(s, e) for s, e, _pos in tagged.tokens if set(tokenize(text[s:e])) & (q.terms - {q.wh})]
 
 
-def _after(anchors: list[tuple[int, int]], s: int, e: int) -> int:
+def _after(anchors: list[tuple[int, int]], s: int, e: int, subject: bool = False) -> int:
     """How far a phrase starts after the question's last word before it (what the question's verb
-    takes as its object); phrases before every anchor come after those that follow one."""
-    gaps = [s - ae for _as, ae in anchors if ae <= s]
+    takes as its object); phrases before every anchor come after those that follow one. When the
+    question asks for the subject ("Which unit's roadmaps inspired X?"), the other way round: how
+    far the phrase ends before the question's next word."""
+    gaps = [a - e for a, _ae in anchors if a >= e] if subject else [s - ae for _as, ae in anchors if ae <= s]
     return min(gaps) if gaps else 10_000 + min((abs(a - e) for a, _ in anchors), default=0)
 
 
@@ -67,7 +71,7 @@ def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     ents = [(s, e) for s, e, label in tagged.entities if _fits(q, label, text[s:e]) and _novel(q, text[s:e])
             and not (label in _NUMERIC and _in_name(text, tagged, s))]
     anchors = _anchors(q, text, tagged)
-    return sorted(ents, key=lambda se: (_after(anchors, *se), se[0]))
+    return sorted(ents, key=lambda se: (_after(anchors, *se, q.subject), se[0]))
 
 
 def _noun_phrases(text: str, tagged: Tagged) -> list[tuple[int, int]]:
@@ -85,10 +89,20 @@ def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | No
     for span in _typed(q, text, tagged):
         if span not in qualifying and _modifies(text, tagged, span):
             continue
-        grown = _typed_phrase(q, text, tagged, span, short)
+        grown = _typed_phrase(q, text, tagged, _spelled_out(text, tagged, span), short)
         if not (set(tokenize(text[grown[0]:grown[1]])) & q.specific):
             return grown
     return None
+
+
+def _spelled_out(text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
+    """An abbreviation in brackets right after the name it stands for ("Office of Science and
+    Technology Policy (OSTP)") answers with that name: the name with its abbreviation."""
+    s, e = span
+    if not (text[s - 1:s] == "(" and text[e:e + 1] == ")"):
+        return span
+    before = [(a, b) for a, b, _label in tagged.entities if re.fullmatch(r"\s*", text[b:s - 1])]
+    return (before[0][0], e + 1) if before else span
 
 
 def _modifies(text: str, tagged: Tagged, span: tuple[int, int]) -> bool:

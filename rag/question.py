@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
-from .entities import tag
+from .entities import nlp, tag
 from .lexical import tokenize
 
 # spaCy entity labels that can answer each type (thing and reason questions take a phrase or a sentence)
@@ -44,6 +45,8 @@ class Question:
     specific: frozenset[str]  # stemmed names and numbers
     nouns: frozenset[str]  # stemmed nouns and names: what the question is about
     wh: str = ""  # the stemmed noun a "which X" / "what kind of X" question asks about (wh_noun)
+    relation: frozenset[str] = frozenset()  # words (lowercase, unstemmed) that say what is asked (relation_words)
+    subject: bool = False  # the wh-phrase is the subject ("Which unit's plans inspired X?"): its answer precedes the verb
 
     @property
     def labels(self) -> set[str]:
@@ -78,8 +81,48 @@ def analyse(question: str) -> Question:
         if pos in ("NOUN", "PROPN"):
             nouns.update(words)
     return Question(question, answer_kind(question), frozenset(terms or tokenize(question)), frozenset(specific),
-                    frozenset(nouns), wh_noun(question))
+                    frozenset(nouns), wh_noun(question), relation_words(question), asks_subject(question))
 
+
+# "what is the budget of X": the attribute (its last word) a question asks for
+ATTRIBUTE = re.compile(r"\b(?:what|which)\s+(?:is|was|are|were)\s+(?:the|its|their)\s+((?:\w+\s+){0,2}?\w+)"
+                       r"\s+(?:of|in|for)\b", re.I)
+# verbs that say little by themselves ("did", "have", "say"): English function verbs, never a relation
+LIGHT_VERBS = frozenset(tokenize("be is was are were been being have has had do does did done say says said tell told "
+                                 "get gets got make makes made give gave given take took taken set go goes went "
+                                 "come came use used seem seemed become became happen happened mean let"))
+# the main verb says what is asked ("Who *headed* X when it released ...?", "Where is X *headquartered*?");
+# verbs of other clauses ("that Xi identified", "when it released") describe the question's subject
+_PREDICATE_DEPS = {"ROOT", "acomp"}
+
+
+@lru_cache(maxsize=1024)
+def _parse(question: str):
+    return nlp()(question)
+
+
+@lru_cache(maxsize=4096)
+def asks_subject(question: str) -> bool:
+    """Whether the question's wh-phrase is the subject of its verb ("Who declared X?", "Which report
+    documented X?"), not its object ("What did X declare?"): a sentence states such an answer before the verb."""
+    wh = next((t for t in _parse(question) if t.lower_ in ("who", "which", "what")), None)
+    head = wh.head if wh is not None and wh.dep_ == "det" else wh
+    while head is not None and head.dep_ in ("poss", "compound") and head.head is not head:
+        head = head.head  # "which unit's roadmaps", "which think tank"
+    return head is not None and head.dep_ in ("nsubj", "nsubjpass") and head.head.pos_ == "VERB"
+
+
+@lru_cache(maxsize=4096)
+def relation_words(question: str) -> frozenset[str]:
+    """The words (lowercase, as written) that say what a question asks about its subject: the attribute
+    of "what is the *budget* of X" and the question's own verbs ("Who *founded* X?", "Where is X
+    *headquartered*?", "How much did X *invest*?"); light verbs and the verbs of other clauses left out."""
+    m = ATTRIBUTE.search(question)
+    words = {m.group(1).split()[-1].lower()} if m else set()
+    for tok in _parse(question):
+        if tok.pos_ == "VERB" and tok.dep_ in _PREDICATE_DEPS and not set(tokenize(tok.text)) <= LIGHT_VERBS:
+            words.add(tok.text.lower())
+    return frozenset(w for w in words if tokenize(w))
 
 
 _WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kinds?|types?|sorts?|forms?)\s+of\s+(\w+)|\b(?:what|which)\s+(\w+)", re.I)

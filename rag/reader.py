@@ -20,7 +20,7 @@ import numpy as np
 from .entities import tag
 from .lexical import tokenize
 from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_phrase
-from .question import Question
+from .question import ATTRIBUTE, LIGHT_VERBS, Question
 
 RESCORE = 12  # units embedded alone and tagged per question
 # score = W_POOLED * pooled cosine + W_OVERLAP * idf-weighted word overlap + W_ALONE * cosine of the
@@ -30,10 +30,8 @@ W_POOLED, W_OVERLAP, W_ALONE, TYPE_BONUS = 0.0, 0.3, 0.5, 0.1
 ANSWER_MARGIN = 0.1  # extra sentences must score within this of the best one
 TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
-
-# "what is the budget of X": the attribute (its last word) a question asks for
-_ATTRIBUTE = re.compile(r"\b(?:what|which)\s+(?:is|was|are|were)\s+(?:the|its|their)\s+((?:\w+\s+){0,2}?\w+)"
-                        r"\s+(?:of|in|for)\b", re.I)
+_QUANTIFIERS = frozenset(tokenize("how many much"))
+NEAR = 0.6  # a relation word embedded alone this close to a word of the best unit is said there in other words
 _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
 
@@ -65,27 +63,54 @@ def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarra
 
 def attribute(q: Question) -> tuple[str, str]:
     """The attribute a "what is the budget of X" question asks for, as written and stemmed (("", "") if none)."""
-    m = _ATTRIBUTE.search(q.text)
+    m = ATTRIBUTE.search(q.text)
     word = m.group(1).split()[-1] if m else ""
     stems = tokenize(word)
     return (word, stems[0]) if stems else ("", "")
 
 
+def close_words(embedder, words: list[str], text: str) -> set[str]:
+    """The words (as written) whose embedding alone is within NEAR of some content word of `text`
+    embedded alone (in batches of at most 16: question-time embedding stays on ONNX Runtime)."""
+    others = sorted({w.lower() for w in re.findall(r"[^\W\d_][\w-]+", text) if tokenize(w)} - set(words))
+    if not words or not others or embedder is None:
+        return set()
+    vecs = np.concatenate([embed_alone(embedder, others[i:i + 16]) for i in range(0, len(others), 16)])
+    sims = embed_alone(embedder, words) @ vecs.T
+    return {w for w, row in zip(words, sims) if float(row.max()) >= NEAR}
+
+
+def unsaid(q: Question, best_text: str, passage: str, unheard: set[str], near: set[str] = frozenset()) -> list[str]:
+    """Relation words of q (what it asks about its subject) that the corpus never uses (`unheard`)
+    and that have no close neighbour in the best unit (`near`, see close_words); [] unless every
+    other content word of q is in the best unit or its passage: a question in the passage's own
+    words but its relation asks what the passage does not say, while a paraphrase changes many words."""
+    said = set(tokenize(f"{passage}\n{best_text}"))
+    lacking = sorted(w for w in q.relation if w in unheard and w not in near)
+    asked = {t for w in q.relation for t in tokenize(w)}
+    return lacking if lacking and not (q.terms - {q.wh} - asked - said - LIGHT_VERBS - _QUANTIFIERS) else []
+
+
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
-                 passage: str = "") -> str:
+                 passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset()) -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
     the corpus never mentions while the support is only partial, an attribute asked for ("the budget
-    of X") that the corpus never mentions or, with partial support, the passage does not, no entity
+    of X") that the corpus never mentions or, with partial support, the passage does not, a relation
+    the question asks about ("founded", "invest") that the passage does not state (see unsaid), no entity
     of the type the question asks for among the best TYPE_WITHIN units, or a very long question
-    (keyword soup) whose words the best unit barely holds."""
+    (keyword soup) whose words the best unit barely holds.
+    `unheard`: relation words of q the corpus never uses; `near`: those said in other words."""
     if unknown and not strong:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
     if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):
         return f"the passage that comes closest does not mention the {word}"
-    # a claim to check ("0-dimensional biomaterials ...") may state a number its evidence contradicts; a
-    # question asks about the thing its number names
+    # a claim to check ("0-dimensional biomaterials ...") may state a number or a relation its evidence
+    # contradicts; a question asks about the thing its number names and the relation its verb names
     asks = bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
+    lacking = unsaid(q, best_text, passage, unheard, near) if asks else []
+    if lacking:  # "Who founded X?" over a passage that names X but no founding
+        return f"the passage that comes closest says nothing about {', '.join(f'“{w}”' for w in lacking[:3])}"
     numbers = sorted(t for t in q.specific if any(ch.isdigit() for ch in t)) if asks else []
     missing = set(numbers) - set(tokenize(f"{passage}\n{best_text}"))
     if missing:  # "the 14th Five-Year Plan" is not answered by a passage about the 13th

@@ -10,7 +10,7 @@ import pytest
 from rag.entities import tag
 from rag.followup import needs_context, standalone
 from rag.phrase import answer_phrase
-from rag.question import analyse, answer_kind, wh_noun
+from rag.question import analyse, answer_kind, relation_words, wh_noun
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -42,6 +42,10 @@ def test_content_and_specific_words_leave_out_question_words():
      "These new national champions include Baidu, Alibaba, Tencent, and iFlytek.", "Baidu, Alibaba, Tencent, and iFlytek"),
     ("And the third?", "The third is advanced technology, or disruptive technology.",
      "advanced technology, or disruptive technology"),  # ", or" joins the list, not a bare ","
+    # the wh-phrase is the subject: the name before the question's words, spelled out with its abbreviation
+    ("Which agency's surveys helped the regional planners?",
+     "Notably, the European Space Agency (ESA) had published surveys that helped regional planners at Acme Corp.",
+     "the European Space Agency (ESA)"),
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
@@ -60,6 +64,35 @@ def test_an_attribute_the_evidence_never_names_is_refused():
     s = "The New Generation AI Development Plan mobilised national funding and resources."
     assert "budget" in evidence_gap(q, s, [None], ["budget"], strong=True, passage=s)
     assert evidence_gap(q, s + " Its budget is large.", [None], [], strong=False, passage=s) == ""
+
+
+@pytest.mark.parametrize("question,words", [
+    ("Who founded Acme Robotics?", {"founded"}), ("Where is Acme Robotics headquartered?", {"headquartered"}),
+    ("How much did Acme invest in the Ohio plant?", {"invest"}), ("What is the budget of the Ohio plant?", {"budget"}),
+    ("Which robot that Ann designed won the prize?", {"won"}),  # "designed" only describes the robot
+    ("What did Acme say about robots?", set()),  # a light verb says little by itself
+])
+def test_relation_words_say_what_is_asked(question, words):
+    assert relation_words(question) == words
+
+
+def test_a_relation_the_passage_never_states_is_refused():
+    from rag.reader import evidence_gap
+    s = "Acme Robotics, a maker of warehouse robots, is based in Ohio and employs Jane Doe."
+    q = analyse("Who founded Acme Robotics?")  # the passage names the company and a person, but no founding
+    assert "founded" in evidence_gap(q, s, [(70, 78)], [], strong=True, passage=s, unheard={"founded"})
+    assert evidence_gap(q, s, [(70, 78)], [], strong=True, passage=s, unheard={"founded"}, near={"founded"}) == ""
+    said = "Jane Doe founded Acme Robotics, a maker of warehouse robots, in Ohio."
+    assert evidence_gap(q, said, [(0, 8)], [], strong=True, passage=said, unheard=set()) == ""
+    # a paraphrase changes more words than its verb: not refused for the verb alone
+    q2 = analyse("Who founded the Ohio warehouse robot startup?")
+    assert evidence_gap(q2, s, [(70, 78)], [], strong=True, passage=s, unheard={"founded"}) == ""
+
+
+def test_a_subject_question_is_told_from_an_object_question():
+    from rag.question import asks_subject
+    assert asks_subject("Which agency's surveys helped the planners?") and asks_subject("Who declared it?")
+    assert not asks_subject("What did the agency publish?") and not asks_subject("When was Rome founded?")
 
 
 def test_wh_noun_needs_a_noun():
@@ -130,7 +163,8 @@ def test_keyword_soup_is_refused(mic):
 
 @pytest.mark.real_model
 @pytest.mark.parametrize("question", ["How many aircraft carriers does China operate?",
-                                      "Who is the current Premier of China?"])
+                                      "Who is the current Premier of China?",
+                                      "When did Baidu acquire iFlytek?"])  # names it holds, a relation it never states
 def test_near_misses_are_refused(mic, question):
     a = mic.ask(question)
     assert a.refused and a.hits, (a.text, a.notice)
