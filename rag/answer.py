@@ -219,8 +219,11 @@ def span_text(index: Index, first: int, last: int) -> str:
 
 
 def previous_answer(question: str, standalone: str, history) -> str:
-    """The last answer's text when `question` was read as a follow-up of it (else ""), for `ranked`."""
-    return str(getattr(history[-1][1], "text", history[-1][1]) or "") if history and standalone != question else ""
+    """The last answer's text when `question` was read as a follow-up of it (else ""), for `ranked`;
+    a question asked again word for word is no follow-up: it gets the same answer."""
+    if not history or standalone == question or " ".join(str(history[-1][0]).split()) == " ".join(question.split()):
+        return ""
+    return str(getattr(history[-1][1], "text", history[-1][1]) or "")
 
 
 def condense_heuristic(question: str, history: tuple | list) -> str:

@@ -27,7 +27,17 @@ _WH = re.compile(r"^(?:which|what|who|whom|whose|when|where|how|why)\b", re.I)
 
 def needs_context(question: str) -> bool:
     """A pronoun or demonstrative standing for something said before, or an elliptic "And ...?"."""
-    return bool(_PRONOUN.search(question) or _ELLIPSIS.search(question) or not tokenize(question))
+    return bool(_references(question) or _ELLIPSIS.search(question) or not tokenize(question))
+
+
+def _references(question: str) -> list[re.Match]:
+    """The pronouns and demonstratives that may stand for something said before: not a "that" that
+    opens a clause ("Who declared that data is the new oil?", spaCy's SCONJ)."""
+    found = list(_PRONOUN.finditer(question))
+    if any(m.group(1).lower() == "that" for m in found):
+        clause = {start for start, _end, pos in tag([question])[0].tokens if pos == "SCONJ"}
+        found = [m for m in found if not (m.group(1).lower() == "that" and m.start(1) in clause)]
+    return found
 
 
 _NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z0-9][\w\u2019'.-]*)*")
@@ -74,7 +84,7 @@ def standalone(question: str, history) -> str:
     short = str(getattr(prev_a, "short_answer", "") or "")
     prev_a = str(getattr(prev_a, "text", prev_a) or "")
     prev = analyse(str(prev_q))
-    pronouns = list(_PRONOUN.finditer(question))
+    pronouns = _references(question)
     # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
     m = next((x for x in pronouns if x.group(1).lower() not in _POSSESSIVE), pronouns[0] if pronouns else None)
     word = m.group(1).lower() if m else ""

@@ -120,7 +120,8 @@ def relation_words(question: str) -> frozenset[str]:
     m = ATTRIBUTE.search(question)
     words = {m.group(1).split()[-1].lower()} if m else set()
     for tok in _parse(question):
-        if tok.pos_ == "VERB" and tok.dep_ in _PREDICATE_DEPS and not set(tokenize(tok.text)) <= LIGHT_VERBS:
+        # a verb is a word: markup or code in a question ("alert(1)</script") is never a relation asked for
+        if tok.is_alpha and tok.pos_ == "VERB" and tok.dep_ in _PREDICATE_DEPS and not set(tokenize(tok.text)) <= LIGHT_VERBS:
             words.add(tok.text.lower())
     return frozenset(w for w in words if tokenize(w))
 

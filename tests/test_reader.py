@@ -177,3 +177,20 @@ def test_a_follow_up_is_not_answered_with_the_previous_answer(mic):
     a = mic.ask("What does the author make of that view?", history=[(first.question, first)])
     assert a.standalone_question != a.question  # read as a follow-up
     assert a.refused or a.citations[0].quote != first.citations[0].quote, a.text
+    q = "What has Made in China 2025 aimed to transform China into at its core?"  # "its": read as a follow-up
+    once = mic.ask(q)
+    again = mic.ask(q, history=[(q, once)])
+    assert again.text == once.text  # asked again word for word: the same answer
+
+
+def test_a_that_opening_a_clause_is_no_reference():
+    prev = ("Which city plans a Quantum Valley?", "Jinan’s plans to create a “Quantum Valley.”")
+    q = "Which venture capitalist declared that data is the new oil?"
+    assert not needs_context(q) and standalone(q, [prev]) == q
+    assert needs_context("Who said that?") and needs_context("What did that plan aim for?")
+
+
+def test_markup_in_a_question_is_no_relation_asked_for():
+    from rag.question import relation_words
+
+    assert relation_words("<script>alert(1)</script> Who lays eggs in a bee colony?") == {"lays"}
