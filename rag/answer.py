@@ -136,14 +136,12 @@ def _author_boost(index: Index, question: str, units: list[tuple[int, int]]) -> 
     return boost
 
 
-def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None, said: str = "",
-           careful: bool = False):
+def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None, said: str = ""):
     """(the analysed question, units best first as (first_row, last_row, hit, score, vector,
     typed entity or None, tags, text)): the RESCORE best by pooled score, scored again by
     `rag.reader.rescore`. `said`: the previous answer of a follow-up, whose sentences rank lower
     unless they hold an entity of the expected type the question does not name (a follow-up asks
-    for something new; "When was that?" may be answered by the date in the sentence just quoted).
-    `careful`: the best ones ordered again with the question's likelihood (`rag.reader.order`)."""
+    for something new; "When was that?" may be answered by the date in the sentence just quoted)."""
     units, unit_hits, vecs, cos, overlap, fixed = unit_features(index, hits, question, qv, embedder)
     q = analyse(question)
     if not units:
@@ -154,7 +152,8 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     # the expected answer type orders the units; the refusal threshold sees the score without it
     said = " ".join(said.split())
     repeated = np.array([e is None and bool(said) and " ".join(t.split()) in said for e, t in zip(typed, texts)])
-    order = reader.order(q, texts, final - REPEAT_COST * repeated, typed, careful)
+    order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])
+                         - REPEAT_COST * repeated), kind="stable")
     parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
              for i, a in zip(top, alone)]
     return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j])
@@ -175,19 +174,16 @@ def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) 
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
-                      threshold: float, max_sentences: int = 3, embedder=None, said: str = "",
-                      careful: bool = False) -> Answer:
+                      threshold: float, max_sentences: int = 3, embedder=None, said: str = "") -> Answer:
     """Answer from the best-scoring sentences with a short answer phrase first, or refuse when the
-    evidence is too weak or lacks what the question asks about (`said`: as in `ranked`). Whether to
-    answer is decided on the fast order; `careful` only changes which sentences are said."""
-    q, view = ranked(index, hits, question, qv, embedder, said)
-    if not view:
+    evidence is too weak or lacks what the question asks about (`said`: as in `ranked`)."""
+    q, scored = ranked(index, hits, question, qv, embedder, said)
+    if not scored:
         return refusal(question, hits)
-    gap = refusal_gap(index, q, view, threshold, embedder)
-    if view[0][3] < threshold or gap:
-        return refusal(question, hits, notice="" if view[0][3] < threshold else f"Not answered: {gap}.")
-    scored = ranked(index, hits, question, qv, embedder, said, careful=True)[1] if careful else view
     best = scored[0]
+    gap = refusal_gap(index, q, scored, threshold, embedder)
+    if best[3] < threshold or gap:
+        return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
     chosen, used = [best], set(range(best[0], best[1] + 1))
     for item in scored[1:]:
         size = sum(c[1] - c[0] + 1 for c in chosen)

@@ -17,7 +17,6 @@ BACKENDS = ("extractive", "llm")
 PRECISIONS = ("auto", "fp32", "bf16")
 RUNTIMES = ("auto", "torch")
 QUERY_PRECISIONS = ("int8", "fp32")
-READERS = ("fast", "careful")
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,6 @@ class Settings:
     # Calibrated in rag/answer.py (see REFUSAL_NOTE there).
     refusal_threshold: float = 0.457
     max_answer_sentences: int = 3
-    # "careful" also orders the best candidate sentences by the local SmolLM2's likelihood of the
-    # question (rag/query_likelihood.py; needs `make llm`; seconds per question on one core)
-    reader: str = "fast"
     flat_threshold: int = 200_000  # above this many vectors use HNSW instead of exact search
     # "faiss" (files in index/), "milvus://path/milvus.db" (Milvus Lite) or "milvus://host:19530"
     vector_store: str = "faiss"
@@ -199,7 +195,6 @@ def check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
 def _validate(s: Settings) -> Settings:
     check_choice("retrieval mode", s.mode, MODES)
     check_choice("answer backend", s.backend, BACKENDS)
-    check_choice("reader", s.reader, READERS)
     if s.backend == "llm":
         require_llm(s)
     check_choice("embed_precision", s.embed_precision, PRECISIONS)

@@ -180,8 +180,7 @@ class Rag:
         hits = self.retrieve(index, standalone, k, mode, query_vector=qv)
         said = extractive.previous_answer(question, standalone, history)
         result = extractive.extractive_answer(index, standalone, hits, qv, self.settings.refusal_threshold,
-                                              self.settings.max_answer_sentences, self.embedder, said,
-                                              careful=self.settings.reader == "careful")
+                                              self.settings.max_answer_sentences, self.embedder, said)
         return replace(result, question=question, standalone_question=standalone, mode=mode)
 
     # ---- the LLM backend

@@ -17,7 +17,6 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import query_likelihood
 from .entities import tag
 from .lexical import tokenize
 from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_phrase
@@ -28,9 +27,6 @@ RESCORE = 12  # units embedded alone and tagged per question
 # unit embedded alone + rank prior - heading/pair cost; units are ordered by score + TYPE_BONUS * [an
 # entity of the expected type the question does not name], the refusal threshold sees the score alone
 W_POOLED, W_OVERLAP, W_ALONE, TYPE_BONUS = 0.0, 0.3, 0.5, 0.1
-# the careful reader (Settings.reader) orders the CAREFUL_TOP best of them again by score + TYPE_BONUS
-# + W_QL * query likelihood (rag.query_likelihood) z-normalised among them; chosen on the dev split
-CAREFUL_TOP, W_QL = 3, 0.05
 ANSWER_MARGIN = 0.1  # extra sentences must score within this of the best one
 TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
@@ -63,19 +59,6 @@ def rescore(q: Question, texts: list[str], pooled, overlap, fixed, qv: np.ndarra
     typed = [typed_phrase(q, t, tg) for t, tg in zip(texts, tags)] if q.labels else [None] * len(texts)
     score = W_POOLED * np.asarray(pooled) + W_OVERLAP * np.asarray(overlap) + W_ALONE * alone + np.asarray(fixed)
     return score.astype("float32"), typed, tags, alone
-
-
-def order(q: Question, texts: list[str], score, typed: list, careful: bool = False) -> np.ndarray:
-    """Unit indices best first: by score + TYPE_BONUS * [typed entity]; careful, the CAREFUL_TOP best
-    of those ordered again with the question's likelihood given each unit."""
-    key = np.asarray(score, dtype="float64") + TYPE_BONUS * np.array([e is not None for e in typed])
-    ranks = np.argsort(-key, kind="stable")
-    if not careful or len(ranks) < 2:
-        return ranks
-    top = ranks[:CAREFUL_TOP]
-    ql = query_likelihood.scores(q.text, [texts[i] for i in top]).astype("float64")
-    z = (ql - ql.mean()) / (ql.std() or 1.0)
-    return np.concatenate([top[np.argsort(-(key[top] + W_QL * z), kind="stable")], ranks[CAREFUL_TOP:]])
 
 
 def attribute(q: Question) -> tuple[str, str]:
