@@ -49,7 +49,7 @@ def search(index: Index, embedder: Embedder, question: str, k: int = 5, mode: st
         fused = lexical
     else:
         fused = rrf([dense, lexical, sentence], rrf_k, [1.0, bm25_weight, 1.0])
-    order = sorted(fused, key=lambda i: (-fused[i], i))
+    order = sorted(sorted(fused), key=fused.__getitem__, reverse=True)  # best first, ties by row (stable sort)
     if trace is not None:
         trace.update(dense=dense, bm25=lexical, sentence=sentence, fused=order, collapsed=[], merged=[])
     return _collapse(index, order, fused, dense, lexical, k, dedup_threshold, merge_adjacent, trace)
@@ -140,7 +140,7 @@ def rrf(rankings: list[dict[int, float]], k: int = 60, weights: list[float] | No
     """Weighted reciprocal-rank fusion: sum of w/(k + rank) over the rankings that hold an item."""
     fused: dict[int, float] = {}
     for scores, w in zip(rankings, weights or [1.0] * len(rankings)):
-        for rank, i in enumerate(sorted(scores, key=lambda j: -scores[j]), start=1):
+        for rank, i in enumerate(sorted(scores, key=scores.__getitem__, reverse=True), start=1):  # stable, as -score
             fused[i] = fused.get(i, 0.0) + w / (k + rank)
     return fused
 
@@ -169,11 +169,17 @@ def chunk_sentence_best(index: Index, qv: np.ndarray, chunk_ids) -> np.ndarray:
         return out
     seg = np.cumsum(counts) - counts  # where each chunk's run starts in the gathered rows
     picked = rows[np.arange(total) - np.repeat(seg, counts) + np.repeat(starts, counts)]
-    scores = index.sentence_vectors[picked] @ np.asarray(qv, dtype="float32")
+    scores = _rows_dot(index.sentence_vectors, picked, np.asarray(qv, dtype="float32"))
     scores[heading_mask(index, picked)] = -1.0
     some = counts > 0
     out[some] = np.maximum.reduceat(scores, seg[some])
     return out
+
+
+def _rows_dot(vectors, rows: np.ndarray, qv: np.ndarray) -> np.ndarray:
+    """vectors[rows] @ qv; int8 sentence rows (store.QuantizedRows) are scaled after the product."""
+    dot = getattr(vectors, "dot_rows", None)  # store.QuantizedRows; a float32 array (older indexes) has none
+    return dot(rows, qv) if dot is not None else vectors[rows] @ qv
 
 
 def _chunk_rows(index: Index) -> tuple[np.ndarray, np.ndarray]:

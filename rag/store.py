@@ -219,6 +219,10 @@ class QuantizedRows:
         out *= self.scales[rows][..., None]
         return out
 
+    def dot_rows(self, rows, vector: np.ndarray) -> np.ndarray:
+        """self[rows] @ vector, with the scales applied to the products instead of to every element."""
+        return (self.codes[rows].astype("float32") @ vector) * self.scales[rows]
+
     def __iter__(self):
         for start in range(0, len(self.codes), 4096):
             yield from self[start:start + 4096]

@@ -67,3 +67,15 @@ def test_unknown_query_precision_is_one_clear_error():
 
     with pytest.raises(RagError, match="query_precision 'int4' is unknown; use one of int8, fp32"):
         load_settings(env={"RAG_QUERY_PRECISION": "int4"})
+
+
+def test_int8_sentence_rows_score_as_their_float32_rows():
+    from rag.retrieve import _rows_dot
+    from rag.store import QuantizedRows
+
+    rng = np.random.default_rng(0)
+    rows = QuantizedRows(rng.integers(-127, 128, (50, 384)).astype("int8"), rng.random(50).astype("float32"))
+    picked, qv = np.array([3, 7, 7, 49]), rng.random(384).astype("float32")
+    assert np.allclose(_rows_dot(rows, picked, qv), rows[picked] @ qv, rtol=1e-5)
+    dense = np.asarray(rows)  # an older index's float32 sentences.npy
+    assert np.allclose(_rows_dot(dense, picked, qv), dense[picked] @ qv)
