@@ -84,15 +84,19 @@ class SentenceTransformerEmbedder:
     def _via_onnx(self, run):
         """run(the ONNX embedder), or None (then torch answers) when there is none or it fails to load,
         e.g. an unwritable cache_dir or no onnxruntime: said once in the log."""
-        onnx = self.onnx
-        if onnx is None:
+        return self._or_torch("onnx", run, "the ONNX question path is unavailable ({}); questions are embedded with torch")
+
+    def _or_torch(self, name: str, run, warning: str):
+        """run(self.<name>), or None when it is None or fails (then torch embeds): the failure is
+        logged once (`warning` formatted with "Error: message") and self._<name> turned off."""
+        runtime = getattr(self, name)
+        if runtime is None:
             return None
         try:
-            return run(onnx)
+            return run(runtime)
         except (OSError, ImportError, RagError, RuntimeError) as e:
-            log.warning("the ONNX question path is unavailable (%s: %s); questions are embedded with torch",
-                        type(e).__name__, e)
-            self._onnx = False
+            log.warning(warning.format(f"{type(e).__name__}: {e}"))
+            setattr(self, f"_{name}", False)
             return None
 
     @property
@@ -109,15 +113,7 @@ class SentenceTransformerEmbedder:
 
     def _via_vino(self, run):
         """run(the OpenVINO embedder), or None (then torch embeds) when it cannot: said once in the log."""
-        vino = self.vino
-        if vino is None:
-            return None
-        try:
-            return run(vino)
-        except (OSError, ImportError, RagError, RuntimeError) as e:
-            log.warning("OpenVINO is unavailable (%s: %s); batches are embedded with torch", type(e).__name__, e)
-            self._vino = False
-            return None
+        return self._or_torch("vino", run, "OpenVINO is unavailable ({}); batches are embedded with torch")
 
     def preload_reader(self) -> None:
         """Open the fp32 ONNX session the reader's sentences go through in a background thread (a
