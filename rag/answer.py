@@ -167,7 +167,8 @@ def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) 
     hit = scored[0][2]
     passage = f"{hit.chunk.title}\n{hit.chunk.text}"
     unheard = {w for w in q.relation if not any(index.lexical.knows(t) for t in tokenize(w))}
-    lacking = reader.unsaid(q, scored[0][7], passage, unheard)
+    # the relation rule is for questions only (rag.reader.evidence_gap): no words are embedded for a claim
+    lacking = reader.unsaid(q, scored[0][7], passage, unheard) if reader.is_question(q) else []
     near = reader.close_words(embedder, lacking, scored[0][7]) if lacking else set()
     return reader.evidence_gap(q, scored[0][7], [it[5] for it in scored], unknown,
                                scored[0][3] >= threshold + STRONG_MARGIN, passage, unheard, near)

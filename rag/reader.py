@@ -91,6 +91,11 @@ def unsaid(q: Question, best_text: str, passage: str, unheard: set[str], near: s
     return lacking if lacking and not (q.terms - {q.wh} - asked - said - LIGHT_VERBS - _QUANTIFIERS) else []
 
 
+def is_question(q: Question) -> bool:
+    """A question (ends in "?" or opens with a wh-word), not a claim to check."""
+    return bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
+
+
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
                  passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset()) -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
@@ -107,7 +112,7 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
         return f"the passage that comes closest does not mention the {word}"
     # a claim to check ("0-dimensional biomaterials ...") may state a number or a relation its evidence
     # contradicts; a question asks about the thing its number names and the relation its verb names
-    asks = bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
+    asks = is_question(q)
     lacking = unsaid(q, best_text, passage, unheard, near) if asks else []
     if lacking:  # "Who founded X?" over a passage that names X but no founding
         return f"the passage that comes closest says nothing about {', '.join(f'“{w}”' for w in lacking[:3])}"
