@@ -1,6 +1,7 @@
 """The eval gate: a report against the committed baseline. A quality metric may fall TOLERANCE
-(absolute) below it, latency up to LATENCY_FACTOR x baseline + LATENCY_SLACK_MS; questions whose
-outcome got worse are named with the passages they retrieved before and now; stale gold quotes fail."""
+(absolute) below it (false refusals may rise that far above it), latency up to LATENCY_FACTOR x
+baseline + LATENCY_SLACK_MS; questions whose outcome got worse are named with the passages they
+retrieved before and now; stale gold quotes fail."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from .errors import RagError
 
 TOLERANCE = 0.03  # absolute: a quality metric may fall this far below the baseline
 LATENCY_FACTOR, LATENCY_SLACK_MS = 3.0, 50.0  # loose, machines differ: p <= 3 x baseline + 50 ms
+LOWER_IS_BETTER = ("/false_refusals",)  # these fail when they RISE more than TOLERANCE above the baseline
 TOLERANCE_NOTE = (f"A quality metric fails the gate when it falls more than {TOLERANCE} (absolute) below "
-                  f"the baseline; latency p50/p95 fail above {LATENCY_FACTOR:g} x baseline + "
+                  f"the baseline (false refusals: when they rise more than that above it); latency p50/p95 "
+                  f"fail above {LATENCY_FACTOR:g} x baseline + "
                   f"{LATENCY_SLACK_MS:g} ms. Stale gold quotes also fail the gate.")
 
 
@@ -24,8 +27,13 @@ def compare(report: dict, base: dict | None) -> dict:
             now = report["metrics"].get(name)
             if was is None or now is None:
                 continue
-            limit = LATENCY_FACTOR * was + LATENCY_SLACK_MS if name.startswith("latency/") else was - TOLERANCE
-            if (now > limit) if name.startswith("latency/") else (now < limit):
+            if name.startswith("latency/"):
+                limit, worse = LATENCY_FACTOR * was + LATENCY_SLACK_MS, now > LATENCY_FACTOR * was + LATENCY_SLACK_MS
+            elif name.endswith(LOWER_IS_BETTER):
+                limit, worse = was + TOLERANCE, now > was + TOLERANCE
+            else:
+                limit, worse = was - TOLERANCE, now < was - TOLERANCE
+            if worse:
                 failures.append({"metric": name, "baseline": was, "now": now, "limit": round(limit, 4)})
         for qid, now in report["questions"].items():
             was = base["questions"].get(qid)

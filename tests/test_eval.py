@@ -197,6 +197,17 @@ def test_compare_applies_the_stated_tolerance():
     assert worse[0]["id"] == "g1" and "hit rank 1 -> miss" in worse[0]["why"]
 
 
+def test_false_refusals_fail_the_gate_when_they_rise_not_when_they_fall():
+    base = _report(0.80, 20.0, 1)
+    base["metrics"]["refusal/false_refusals"] = 0.10
+    fewer, more = _report(0.80, 20.0, 1), _report(0.80, 20.0, 1)
+    fewer["metrics"]["refusal/false_refusals"] = 0.0
+    more["metrics"]["refusal/false_refusals"] = 0.10 + TOLERANCE + 0.01
+    assert compare(fewer, base)["passed"]
+    failed = compare(more, base)
+    assert not failed["passed"] and failed["failures"][0]["metric"] == "refusal/false_refusals"
+
+
 # --- the whole command on the tiny corpus with the fake embedder ---------------------------------
 
 TINY_GOLD = [
