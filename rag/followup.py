@@ -68,6 +68,14 @@ def referents(prev: Question, answer: str, answer_first: bool | None = None) -> 
     return list(dict.fromkeys(first))
 
 
+def _named_thing(question: str, m) -> str:
+    """The noun a demonstrative points with ("that *goal*", "these *companies*"); "" for a bare one."""
+    if m.group(1).lower() not in ("this", "that", "these", "those"):
+        return ""
+    nxt = next(((s, e, pos) for s, e, pos in tag([question])[0].tokens if s > m.start()), None)
+    return question[nxt[0]:nxt[1]] if nxt and nxt[2] == "NOUN" else ""
+
+
 def _rewrite(question: str, m, pick: str) -> str:
     word = m.group(1).lower()
     if word in ("this", "that", "these", "those") and re.match(r"\s+[a-z]", question[m.end():m.end() + 20]):
@@ -87,8 +95,29 @@ def standalone(question: str, history) -> str:
     pronouns = _references(question)
     # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
     m = next((x for x in pronouns if x.group(1).lower() not in _POSSESSIVE), pronouns[0] if pronouns else None)
+    found = _referents_of(question, m, prev, prev_a, short)
+    if not found:
+        return f"{question} ({prev_q})"
+    if m is None:  # "And in 2016?": the question adds to the previous subject; "What is the first?": the list it asked about
+        ordinal = re.search(r"\bthe\s+\w+(?:\s+ones?)?\W*$", question) and not question.lower().lstrip().startswith("and")
+        if ordinal and prev.kind == "number":
+            found = sorted(referents(prev, prev_a, False), key=lambda f: -len(f[0])) or found
+        return f"{question} ({found[0][0]})"
+    word = m.group(1).lower()
+    wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
+              or (word == "there" and label in ("GPE", "LOC"))]
+    out = _rewrite(question, m, (wanted or [t for t, _ in found])[0])
+    # "Why does it keep that edge?": a second reference that names its thing is resolved too, in brackets
+    other = next((x for x in pronouns if x is not m and _named_thing(question, x)), None)
+    more = _referents_of(question, other, prev, prev_a, short) if other else []
+    return f"{out} ({more[0][0]})" if more and more[0][0] not in out else out
+
+
+def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> list[tuple[str, str]]:
+    """What the reference `m` (None: an elliptic question) may stand for, most likely first."""
     word = m.group(1).lower() if m else ""
     alone = word in ("this", "that") and not re.match(r"\s+[a-z]", question[m.end():m.end() + 20])
+    named = _named_thing(question, m) if m else ""
     # the previous answer is what "it" means after "which city ...?", but not after "when ...?" or "how many ...?"
     # (a date is not "it"); a bare "that" is the amount or thing asked for, but not a person or place: then
     # it is the event the previous question asked about (its longest phrase)
@@ -97,18 +126,12 @@ def standalone(question: str, history) -> str:
         answer_first = answer_first and prev.kind not in ("date", "number")
     elif alone:
         answer_first = answer_first and prev.kind not in ("person", "place", "org")
+    elif named:  # "that goal" after "By what year ...?": the goal the question named, not the year it asked for;
+        # "that year" after "What year ...?" or "that plan" after "Which plan ...?" is its answer
+        answer_first = answer_first and (not prev.labels or bool(set(tokenize(named)) & prev.terms))
     found = referents(prev, prev_a, answer_first)
-    if alone and not answer_first:
+    if (alone or named) and not answer_first:
         found.sort(key=lambda f: -len(f[0]))
     if short and answer_first:
         found.insert(0, (short, ""))
-    if not found:
-        return f"{question} ({prev_q})"
-    if m is None:  # "And in 2016?": the question adds to the previous subject; "What is the first?": the list it asked about
-        ordinal = re.search(r"\bthe\s+\w+(?:\s+ones?)?\W*$", question) and not question.lower().lstrip().startswith("and")
-        if ordinal and prev.kind == "number":
-            found = sorted(referents(prev, prev_a, False), key=lambda f: -len(f[0])) or found
-        return f"{question} ({found[0][0]})"
-    wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
-              or (word == "there" and label in ("GPE", "LOC"))]
-    return _rewrite(question, m, (wanted or [t for t, _ in found])[0])
+    return found
