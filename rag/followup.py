@@ -44,7 +44,8 @@ _NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z
 MAX_REFERENTS = 8
 
 
-def referents(prev: Question, answer: str, answer_first: bool | None = None) -> list[tuple[str, str]]:
+def referents(prev: Question, answer: str, answer_first: bool | None = None,
+              longest: bool = False) -> list[tuple[str, str]]:
     """(text, entity label or "") of what the previous turn was about, most likely first. When it
     asked for a kind of thing ("which city", "what kind of race", "who", "when") its answer phrase
     comes first: the answer is what "it" means next. Otherwise its own subject does: the names in it
@@ -63,6 +64,8 @@ def referents(prev: Question, answer: str, answer_first: bool | None = None) -> 
             asked.append((name, next((lb for s, e, lb in q_tag.entities if question[s:e] in name), "")))
     asked += [(question[s:e], label) for s, e, label in q_tag.entities]
     asked += [(question[s:e], "") for s, e in q_tag.phrases if not _WH.match(question[s:e]) and tokenize(question[s:e])]
+    if longest:  # the thing the previous question was about: its longest phrase
+        asked.sort(key=lambda f: -len(f[0]))
     answer_first = bool(prev.labels or prev.wh) if answer_first is None else answer_first
     first = said + asked if answer_first else asked + said
     return list(dict.fromkeys(first))
@@ -126,12 +129,10 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
         answer_first = answer_first and prev.kind not in ("date", "number")
     elif alone:
         answer_first = answer_first and prev.kind not in ("person", "place", "org")
-    elif named:  # "that goal" after "By what year ...?": the goal the question named, not the year it asked for;
-        # "that year" after "What year ...?" or "that plan" after "Which plan ...?" is its answer
-        answer_first = answer_first and (not prev.labels or bool(set(tokenize(named)) & prev.terms))
-    found = referents(prev, prev_a, answer_first)
-    if (alone or named) and not answer_first:
-        found.sort(key=lambda f: -len(f[0]))
+    elif named:  # "that goal" after "By what year ...?" or "that edge" after "Which team has a lead?": what the
+        # question named, not its answer; "that year" after "What year ...?", "that plan" after "Which plan ...?": the answer
+        answer_first = answer_first and bool(set(tokenize(named)) & prev.terms)
+    found = referents(prev, prev_a, answer_first, longest=(alone or bool(named)) and not answer_first)
     if short and answer_first:
         found.insert(0, (short, ""))
     return found

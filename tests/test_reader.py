@@ -113,6 +113,19 @@ def test_follow_ups_resolve_the_reference_not_append_the_question():
     assert standalone("Who is the author?", [prev]) == "Who is the author?" and not needs_context("Who is the author?")
 
 
+def test_a_demonstrative_with_its_own_noun_stands_for_what_the_previous_question_named():
+    year = ("By what year does the port intend to be a regional shipping hub?",
+            "The target is 2030, the year by which the port intends to be a regional shipping hub.")
+    goal = standalone("What obstacle stands in the way of that goal?", [year])
+    assert "a regional shipping hub" in goal and "2030" not in goal
+    # ... but "that year" after a question asking for the year is its answer
+    assert "(2030" in standalone("What else happened in that year?", [year])
+    lead = ("Which team holds a clear lead in the league, according to the coach?",
+            "The Falcons, who have the deepest squad, hold a clear lead in the league.")
+    both = standalone("Why does it keep that edge?", [lead])
+    assert "a clear lead" in both
+
+
 def test_answers_carry_the_phrase_and_its_verified_span(tiny_rag):
     a = tiny_rag.ask("When was Rome founded?")
     doc_id, s, e = a.short_answer_span
