@@ -229,9 +229,11 @@ def choose(q, scored: list, max_sentences: int, idf) -> list:
 
 def adds(q, text: str, best: str, idf) -> float:
     """The idf-weighted share of q's content words (not its wh-noun or light verbs) that `text` holds
-    and `best` does not: what an extra sentence adds to the answer (idf: term -> weight)."""
+    and `best` does not: what an extra sentence adds to the answer (idf: term -> weight). Names and
+    numbers do not count as added: they say whom the question is about (a follow-up's rewriting adds
+    the previous turn's), not what it asks about them."""
     words = q.terms - {q.wh} - LIGHT_VERBS
-    new = set(tokenize(text)) & words - set(tokenize(best))
+    new = set(tokenize(text)) & words - set(tokenize(best)) - q.specific
     return sum(map(idf, new)) / (sum(map(idf, words)) or 1.0)
 
 

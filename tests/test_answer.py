@@ -38,3 +38,11 @@ def test_a_claim_cites_every_close_sentence_and_none_beyond_the_margin():
     units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.78, MORE), far]
     assert [u[7] for u in choose(claim, units, 3, idf)] == [BEST, REPEAT, MORE]
     assert len(choose(claim, units, 2, idf)) == 2  # max_sentences still bounds it
+
+
+def test_a_name_alone_is_not_what_an_extra_sentence_must_add():
+    q = analyse("What did Xi urge the council to approve?")  # a follow-up's rewriting names the subject
+    best = "He urged the council to approve the bridge."
+    assert adds(q, "Xi has spoken about many projects.", best, idf) == 0.0
+    assert adds(q, "Xi wants approval of the budget.", best, idf) == 0.0  # "approval" stems like "approve"
+    assert adds(q, "Xi urged it.", "The council will approve the bridge.", idf) > 0.0  # "urge" is new
