@@ -27,8 +27,8 @@ from rag.phrase import answer_phrase, typed_phrase
 from rag.question import analyse
 
 GRID = {"a": (0.35, 0.0), "b": (0.3, 0.15), "w": (0.5, 1.0), "t": (0.0, 0.1, 0.2),
-        "cov": (0.0, 0.34), "typed": (0, 1, 3), "margin": (0.03, 0.06, 0.1), "nouns": (1, 2, 99), "spec": (1, 2, 99),
-        "maxs": (2, 3)}
+        "cov": (0.0, 0.34), "typed": (0, 1, 3), "margin": (0.1, 0.15), "new": (-1.0, 0.0, 0.1),
+        "nouns": (1, 2, 99), "spec": (1, 2, 99), "maxs": (2, 3)}
 ANSWERED = 0.95
 
 
@@ -62,7 +62,8 @@ def features(rag: Rag, g) -> dict:
                     "gold": any(doc_id == g.doc_id and s < b and a < e for a, b in spans)})
     knows = index.lexical.knows
     return {"id": g.id, "dev": int(g.id.lstrip("q")) % 2 == 1, "answerable": g.answerable, "answer": g.answer,
-            "short": g.short_answer, "labels": bool(q.labels), "units": out,
+            "short": g.short_answer, "labels": bool(q.labels), "units": out, "q": q,
+            "idf": {t: index.lexical.idf(t) for t in q.terms},
             "unknown_specific": sum(not knows(t) for t in q.specific),
             "unknown_nouns": sum(not knows(t) for t in q.nouns - q.specific)}
 
@@ -86,6 +87,10 @@ def decide(item: dict, p: dict, threshold: float | None):
             break
         rows = set(range(u["rows"][0], u["rows"][1] + 1))
         if rows & used or size + len(rows) > p["maxs"] or any(float(u["vec"] @ c["vec"]) > 0.92 for c in chosen):
+            continue
+        # as rag.answer.choose: a question's extra unit must hold words of it the best one lacks
+        if reader.is_question(item["q"]) and answer.adds(item["q"], u["text"], best["text"],
+                                                         lambda t: item["idf"].get(t, 0.0)) <= p["new"]:
             continue
         chosen.append(u)
         used |= rows

@@ -16,7 +16,7 @@ from .entities import tag
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase
-from .question import analyse
+from .question import LIGHT_VERBS, analyse
 from .retrieve import heading_mask
 from .store import Index
 from .types import Answer, Hit
@@ -185,17 +185,7 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     gap = refusal_gap(index, q, scored, threshold, embedder)
     if best[3] < threshold or gap:
         return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
-    chosen, used = [best], set(range(best[0], best[1] + 1))
-    for item in scored[1:]:
-        size = sum(c[1] - c[0] + 1 for c in chosen)
-        if item[3] < best[3] - reader.ANSWER_MARGIN or size >= max_sentences:
-            break
-        rows = set(range(item[0], item[1] + 1))
-        if rows & used or size + len(rows) > max_sentences:
-            continue
-        if all(float(item[4] @ c[4]) <= 0.92 for c in chosen):  # skip near-duplicates
-            chosen.append(item)
-            used |= rows
+    chosen = choose(q, scored, max_sentences, index.lexical.idf)
     phrase = answer_phrase(q, best[7], best[6] or tag([best[7]])[0])
     chosen[1:] = sorted(chosen[1:], key=lambda it: (it[2].rank, index.sentences[it[0]][1]))  # the answer first
     parts, citations = [], []
@@ -212,6 +202,39 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     strong = best[3] >= threshold + STRONG_MARGIN and (best[5] is not None or not q.labels)
     return Answer(question=question, text=" ".join(parts), citations=tuple(citations), hits=tuple(hits),
                   short_answer=short, short_answer_span=span, confidence="strong" if strong else "partial")
+
+
+def choose(q, scored: list, max_sentences: int, idf) -> list:
+    """The units an answer cites, from `ranked`'s units best first: the best one, then the next ones within
+    reader.ANSWER_MARGIN of it, up to max_sentences sentences, no near-duplicates; answering a question (not
+    checking a claim, whose evidence is every close sentence), only those that hold words of it the best one
+    lacks: a sentence that repeats what the best one matched is rarely the answer, and cited it is noise."""
+    best = scored[0]
+    chosen, used = [best], set(range(best[0], best[1] + 1))
+    asks = reader.is_question(q)
+    for item in scored[1:]:
+        size = sum(c[1] - c[0] + 1 for c in chosen)
+        if item[3] < best[3] - reader.ANSWER_MARGIN or size >= max_sentences:
+            break
+        rows = set(range(item[0], item[1] + 1))
+        if rows & used or size + len(rows) > max_sentences:
+            continue
+        if asks and adds(q, item[7], best[7], idf) <= reader.NEW_WORDS:
+            continue
+        if all(float(item[4] @ c[4]) <= 0.92 for c in chosen):  # skip near-duplicates
+            chosen.append(item)
+            used |= rows
+    return chosen
+
+
+def adds(q, text: str, best: str, idf) -> float:
+    """The idf-weighted share of q's content words (not its wh-noun or light verbs) that `text` holds
+    and `best` does not: what an extra sentence adds to the answer (idf: term -> weight). Names and
+    numbers do not count as added: they say whom the question is about (a follow-up's rewriting adds
+    the previous turn's), not what it asks about them."""
+    words = q.terms - {q.wh} - LIGHT_VERBS
+    new = set(tokenize(text)) & words - set(tokenize(best)) - q.specific
+    return sum(map(idf, new)) / (sum(map(idf, words)) or 1.0)
 
 
 def span_text(index: Index, first: int, last: int) -> str:

@@ -1,0 +1,48 @@
+"""Which units an extractive answer cites (rag.answer.choose), on sentences written here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag import reader
+from rag.answer import adds, choose
+from rag.question import analyse
+
+BEST = "The council approved the bridge in 2019."
+REPEAT = "In 2019 the council approved several projects, the bridge among them."
+MORE = "The bridge crosses the Avon near the old mill."
+
+
+def unit(row: int, score: float, text: str):
+    """A ranked unit as rag.answer.ranked returns it: (first, last, hit, score, vector, typed, tags, text, parts)."""
+    v = np.zeros(8, dtype="float32")
+    v[row] = 1.0  # orthogonal: no unit is a near-duplicate of another
+    return (row, row, None, score, v, None, None, text, {})
+
+
+def idf(term: str) -> float:
+    return 1.0
+
+
+def test_an_extra_sentence_must_add_words_of_the_question():
+    q = analyse("Which river does the bridge that the council approved in 2019 cross?")
+    assert adds(q, REPEAT, BEST, idf) == 0.0  # council, approved, 2019, bridge: all in the best one
+    assert adds(q, MORE, BEST, idf) > 0.0  # "crosses" is new ("river" is what is asked, not a word to hold)
+    units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.78, MORE)]
+    assert [u[7] for u in choose(q, units, 3, idf)] == [BEST, MORE]
+
+
+def test_a_claim_cites_every_close_sentence_and_none_beyond_the_margin():
+    claim = analyse("The council approved a bridge over the Avon in 2019.")
+    far = unit(3, 0.80 - reader.ANSWER_MARGIN - 0.01, "A bridge needs maintenance.")
+    units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.78, MORE), far]
+    assert [u[7] for u in choose(claim, units, 3, idf)] == [BEST, REPEAT, MORE]
+    assert len(choose(claim, units, 2, idf)) == 2  # max_sentences still bounds it
+
+
+def test_a_name_alone_is_not_what_an_extra_sentence_must_add():
+    q = analyse("What did Xi urge the council to approve?")  # a follow-up's rewriting names the subject
+    best = "He urged the council to approve the bridge."
+    assert adds(q, "Xi has spoken about many projects.", best, idf) == 0.0
+    assert adds(q, "Xi wants approval of the budget.", best, idf) == 0.0  # "approval" stems like "approve"
+    assert adds(q, "Xi urged it.", "The council will approve the bridge.", idf) > 0.0  # "urge" is new
