@@ -214,7 +214,7 @@ def choose(q, scored: list, max_sentences: int, idf) -> list:
     asks = reader.is_question(q)
     for item in scored[1:]:
         size = sum(c[1] - c[0] + 1 for c in chosen)
-        if item[3] < best[3] - reader.ANSWER_MARGIN or size >= max_sentences:
+        if item[3] < best[3] - (reader.ANSWER_MARGIN if asks else reader.CLAIM_MARGIN) or size >= max_sentences:
             break
         rows = set(range(item[0], item[1] + 1))
         if rows & used or size + len(rows) > max_sentences:

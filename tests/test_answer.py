@@ -34,10 +34,13 @@ def test_an_extra_sentence_must_add_words_of_the_question():
 
 def test_a_claim_cites_every_close_sentence_and_none_beyond_the_margin():
     claim = analyse("The council approved a bridge over the Avon in 2019.")
-    far = unit(3, 0.80 - reader.ANSWER_MARGIN - 0.01, "A bridge needs maintenance.")
-    units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.78, MORE), far]
-    assert [u[7] for u in choose(claim, units, 3, idf)] == [BEST, REPEAT, MORE]
+    far = unit(3, 0.80 - reader.CLAIM_MARGIN - 0.01, "A bridge needs maintenance.")
+    units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.80 - reader.CLAIM_MARGIN + 0.01, MORE), far]
+    assert [u[7] for u in choose(claim, units, 4, idf)] == [BEST, REPEAT, MORE]
     assert len(choose(claim, units, 2, idf)) == 2  # max_sentences still bounds it
+    # a question's extra sentence stays within the tighter ANSWER_MARGIN
+    q = analyse("Which river does the bridge that the council approved in 2019 cross?")
+    assert [u[7] for u in choose(q, units, 4, idf)] == [BEST]
 
 
 def test_a_name_alone_is_not_what_an_extra_sentence_must_add():
