@@ -7,8 +7,10 @@ its verb's subject: "Which unit's roadmaps inspired X?"), with the names listed 
 abbreviation spelled out. Any other
 question ("what ...", "which plan ...") is answered by the candidate phrase that scores best on
 signals that hold for any text, weighed on the dev split with bench/tune_reader.py: it holds the
-noun the question asks about ("which *plan*"), it is quoted in the text, it is a name, and it
-follows the question's words closely. Why/how questions get no phrase: their answer is a sentence.
+noun the question asks about ("which *plan*"), it is quoted in the text, it is a name, it
+follows the question's words closely, and it stands where the question's "what part of X" does ("the
+medium-high end of X"). When the best unit is a sentence pair, the phrase comes from the sentence
+holding more of the question's words. Why/how questions get no phrase: their answer is a sentence.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 
+from .chunk import split_sentences
 from .entities import Tagged
 from .lexical import tokenize
 from .question import Question
@@ -25,8 +28,13 @@ MAX_PHRASE_WORDS = 10
 COMMON_NOUN_KINDS = ("person",)
 MAX_RUN = 6  # tokens in a run of new words (see _runs)
 # weights of the phrase signals (see phrase_signals), chosen on the dev split (odd ids) of eval/gold.jsonl
-WEIGHTS = {"wh": 0.5, "quoted": 1.0, "name": 0.0, "near": 1.0, "words": 0.05, "inner": -0.5, "joined": 0.3}
-_QUOTED = re.compile(r"[“\"]([^“”\"]{1,120})[”\"]")
+WEIGHTS = {"wh": 0.5, "quoted": 1.0, "name": 0.0, "near": 1.0, "words": 0.05, "inner": -0.5, "joined": 0.3, "slot": 0.5}
+# a quotation left open at the end of the passage ends there ("Xi declared, “competition ... is talent competition.")
+_QUOTED = re.compile(r"[“\"]([^“”\"]{1,120})(?:[”\"]|$)")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# what qualifies an amount ("over $2.6 billion", "nearly 30 percent"): English function words
+_ABOUT = re.compile(r"\b(?:over|under|about|around|nearly|almost|roughly|approximately|some|only|more than|less than"
+                    r"|fewer than|up to|at least|at most)\s+$", re.I)
 _RUN_POS = {"ADJ", "NOUN", "PROPN", "NUM"}
 _GLUE = {"of", "and", "-", "for"}
 
@@ -34,7 +42,8 @@ _GLUE = {"of", "and", "-", "for"}
 def _novel(q: Question, text: str) -> bool:
     """Whether a phrase says something the question does not already say (its wh-noun aside)."""
     words = set(tokenize(text)) - {q.wh}
-    return bool(words) and len(words & q.terms) / len(words) < 0.5
+    numbers = set(_NUMBER.findall(text)) - set(_NUMBER.findall(q.text))  # "$2.6" has no word of two letters
+    return bool(words | numbers) and len(words & q.terms) / (len(words) + len(numbers)) < 0.5
 
 
 def _anchors(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
@@ -56,6 +65,7 @@ def _fits(q: Question, label: str, text: str) -> bool:
 
 
 _NUMERIC = {"DATE", "CARDINAL", "ORDINAL", "QUANTITY"}
+_AMOUNTS = {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"}
 
 
 def _in_name(text: str, tagged: Tagged, start: int) -> bool:
@@ -74,19 +84,28 @@ def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     return sorted(ents, key=lambda se: (_after(anchors, *se, q.subject), se[0]))
 
 
+def _qualified(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """An amount with the word that qualifies it: "over $2.6 billion" is not "$2.6 billion"."""
+    m = _ABOUT.search(text, max(0, span[0] - 16), span[0])
+    return (m.start(), span[1]) if m else span
+
+
 def _noun_phrases(text: str, tagged: Tagged) -> list[tuple[int, int]]:
     """The tagger's noun phrases of at most MAX_PHRASE_WORDS words that hold a noun, name or number."""
     return [(s, e) for s, e in tagged.phrases if len(text[s:e].split()) <= MAX_PHRASE_WORDS
             and any(pos in ("NOUN", "PROPN", "NUM") for ts, _te, pos in tagged.tokens if s <= ts < e)]
 
 
-def typed_phrase(q: Question, text: str, tagged: Tagged) -> tuple[int, int] | None:
-    """The first typed entity whose phrase does not restate one of the question's names or numbers:
-    "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
+def typed_phrase(q: Question, text: str, tagged: Tagged,
+                 within: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """The first typed entity (inside `within`, if given) whose phrase does not restate one of the
+    question's names or numbers: "Baidu, Alibaba, Tencent, and iFlytek" does not answer "Who founded Alibaba?"."""
     short = _noun_phrases(text, tagged)
     # amounts and nationalities answer as modifiers too ("17.85 billion Chinese renminbi", "Canadian citizens")
     qualifying = {(s, e) for s, e, label in tagged.entities if label in _NUMERIC | {"MONEY", "PERCENT", "NORP"}}
     for span in _typed(q, text, tagged):
+        if within and not (within[0] <= span[0] and span[1] <= within[1]):
+            continue
         if span not in qualifying and _modifies(text, tagged, span):
             continue
         grown = _typed_phrase(q, text, tagged, _spelled_out(text, tagged, span), short)
@@ -127,6 +146,11 @@ def _listed(text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]
         lo -= 1
     while hi + 1 < len(ents) and re.fullmatch(r"\s*(?:,|,?\s*and|,?\s*or)\s*", text[ents[hi][1]:ents[hi + 1][0]]):
         hi += 1
+    # a list ends in "and" / "or"; a name after a bare comma is in apposition ("2049, the year by which ...")
+    while hi > i and not _AND_OR.search(text[ents[hi - 1][1]:ents[hi][0]]):
+        hi -= 1
+    if not any(_AND_OR.search(text[ents[k][1]:ents[k + 1][0]]) for k in range(lo, hi)):
+        lo = i
     return ents[lo][0], ents[hi][1]
 
 
@@ -135,7 +159,7 @@ def _typed_phrase(q: Question, text: str, tagged: Tagged, span: tuple[int, int],
     ("10 priority sectors"), an era ("753 BC"), what a possessive owns ("Germany’s “Industry 4.0” initiative")."""
     span = _listed(text, tagged, span)
     around = [p for p in short if p[0] <= span[0] and span[1] <= p[1]]
-    span = max(around, key=lambda p: p[1] - p[0]) if around else span
+    span = max(around, key=lambda p: p[1] - p[0]) if around else _qualified(text, span)
     era = re.match(r"\s+(?:BCE?|AD|CE)\b", text[span[1]:span[1] + 5])
     span = (span[0], span[1] + era.end()) if era and q.kind == "date" else span
     if re.match(r"[’']s\b", text[span[1]:span[1] + 3]):
@@ -170,7 +194,8 @@ def candidates(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     """Noun phrases, entities, quoted spans and runs of new words, each saying something new."""
     short = _noun_phrases(text, tagged)
     quoted = [p for p in _quoted(text) if len(text[p[0]:p[1]].split()) <= MAX_PHRASE_WORDS]
-    base = sorted(set(short) | {(s, e) for s, e, _ in tagged.entities} | set(_runs(q, text, tagged)))
+    ents = {_qualified(text, (s, e)) if label in _AMOUNTS else (s, e) for s, e, label in tagged.entities}
+    base = sorted(set(short) | ents | set(_runs(q, text, tagged)))
     spans = set(base) | set(quoted) | set(_joined(text, base))
     return sorted(p for p in spans if _novel(q, text[p[0]:p[1]]) and len(text[p[0]:p[1]].split()) <= 2 * MAX_PHRASE_WORDS)
 
@@ -189,6 +214,7 @@ def _quoted(text: str) -> list[tuple[int, int]]:
 
 _YES_NO = re.compile(r"^\W*(?:and\s+)?(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may"
                      r"|might|must)\b", re.I)
+_AND_OR = re.compile(r"\b(?:and|or)\b")
 _LIST_SEP = re.compile(r"\s*(?:,?\s*and|,?\s*or|,)\s+")  # ", or" before "," (a match does not backtrack)
 
 
@@ -205,7 +231,8 @@ def _joined(text: str, base: list[tuple[int, int]]) -> list[tuple[int, int]]:
         end, items = e, 1
         while (m := _LIST_SEP.match(text, end)) and starts.get(m.end()) and items < 8:
             end, items = max(starts[m.end()]), items + 1
-            out.append((s, end))
+            if _AND_OR.search(m.group()):  # "X, Y" alone is an apposition or two clauses, not a list
+                out.append((s, end))
     return out
 
 
@@ -222,18 +249,45 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
             "near": 1.0 / (1 + min(gaps)) if gaps else 0.0,
             "words": float(len(text[s:e].split())),
             "inner": float(any(a <= s and e <= b and (a, b) != span and not _novel(q, text[a:b]) for a, b in tagged.phrases)),
-            "joined": float("," in text[s:e] or " of " in text[s:e])}
+            "joined": float("," in text[s:e] or " of " in text[s:e]),
+            "slot": float(bool(_PART_OF.search(q.text)) and _before_question(text, e, anchors))}
+
+
+# "what part of X", "which side of X": the answer is the phrase said "of X" ("kind of" asks for X's kind)
+_PART_OF = re.compile(r"\b(?:what|which)\s+(?!(?:kinds?|types?|sorts?|forms?)\b)\w+\s+of\b", re.I)
+_SLOT = re.compile(r"\s+of\s+(?:the\s+|an?\s+|its\s+|their\s+)?")
+
+
+def _before_question(text: str, end: int, anchors) -> bool:
+    """A phrase followed by "of" and the question's words stands where the question's wh-phrase
+    does: "the medium-high end of the global value chain" for "what part of the global value chain"."""
+    m = _SLOT.match(text, end)
+    return bool(m) and any(a == m.end() for a, _ae in anchors)
+
+
+def _focus(q: Question, text: str) -> tuple[int, int] | None:
+    """The sentence of a passage of several that holds the most of the question's words (None on a
+    tie): the answer stands there, not in the sentence the pair adds before or after it."""
+    sents = split_sentences(text)
+    if len(sents) < 2:
+        return None
+    words = q.terms - {q.wh}
+    held = sorted(((len(set(tokenize(text[s:e])) & words), (s, e)) for s, e in sents), reverse=True)
+    return held[0][1] if held[0][0] > held[1][0] else None
 
 
 def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None = None) -> tuple[int, int] | None:
     """A short exact span of `text` that answers q, or None (why/how questions, or nothing fits)."""
     if q.kind == "reason" or _YES_NO.match(q.text):  # answered by a sentence, not a phrase
         return None
+    focus = _focus(q, text)
     if q.labels:
-        typed = typed_phrase(q, text, tagged)
+        typed = (focus and typed_phrase(q, text, tagged, focus)) or typed_phrase(q, text, tagged)
         if typed is not None or q.kind not in COMMON_NOUN_KINDS:
             return typed
     cands = candidates(q, text, tagged)
+    if focus:
+        cands = [p for p in cands if focus[0] <= p[0] and p[1] <= focus[1]] or cands
     if q.labels:  # "Who lays eggs?" -> "one queen bee": a phrase without a name of another kind
         other = [(s, e) for s, e, label in tagged.entities if label not in q.labels]
         cands = [(s, e) for s, e in cands if not any(s < oe and os < e for os, oe in other)]

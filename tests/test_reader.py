@@ -46,10 +46,31 @@ def test_content_and_specific_words_leave_out_question_words():
     ("Which agency's surveys helped the regional planners?",
      "Notably, the European Space Agency (ESA) had published surveys that helped regional planners at Acme Corp.",
      "the European Space Agency (ESA)"),
+    # a bare comma joins no list: an apposition or the next clause stays out
+    ("By when does the city hope to open the new bridge?",
+     "The city hopes to open the new bridge by 2031, the year of its bicentenary.", "2031"),
+    ("What new kind of institutions has the budget helped create?",
+     "The larger budget has paid for the construction of new public libraries, such as one for rare maps.",
+     "public libraries"),
+    # a sentence pair: the phrase comes from the sentence holding the question's words, not the quote before it
+    ("Which report documented the port damage?", "Critics at the port had long warned about “reckless” spending. "
+     "The damage was documented in the Harbour Audit report released by the port authority.", "the Harbour Audit report"),
+    ("What is that in US dollars? (9 billion kroner)", "The fund raised 9 billion kroner (over $1.3 billion) last year.",
+     "over $1.3 billion"),  # an amount keeps its "over"; "$1.3" is news though it has no word
+    ("To what part of the old river basin did the crew move the boats?",
+     "The crew moved the boats up to the upper end of the old river basin, and built a number of small wooden docks.",
+     "the upper end"),  # "what part of X": the phrase said "of X"
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
     assert span is not None and sentence[span[0]:span[1]] == phrase
+
+
+def test_a_quotation_left_open_at_the_end_is_still_quoted():
+    s = ("In many respects, the town and the county share one market. "
+         "For instance, Mayor Lind has declared, “a port is a promise kept.")
+    span = answer_phrase(analyse("What has Mayor Lind said about the port?"), s, tag([s])[0])
+    assert span is not None and s.index("“") < span[0] and "," not in s[span[0]:span[1]]
 
 
 def test_why_questions_get_no_short_answer():
