@@ -10,7 +10,8 @@ signals that hold for any text, weighed on the dev split with bench/tune_reader.
 noun the question asks about ("which *plan*"), it is quoted in the text, it is a name, it
 follows the question's words closely, and it stands where the question's "what part of X" does ("the
 medium-high end of X"). When the best unit is a sentence pair, the phrase comes from the sentence
-holding more of the question's words. Why/how questions get no phrase: their answer is a sentence.
+holding more of the question's words, and a fragment grows to the noun phrase it is part of. Why/how
+questions get no phrase: their answer is a sentence; "how lasting / how likely" asks for an adjective.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bisect import bisect_left
 from .chunk import split_sentences
 from .entities import Tagged
 from .lexical import tokenize
-from .question import Question
+from .question import Question, asks_degree
 
 MAX_PHRASE_WORDS = 10
 # a person may be answered by a common noun ("one queen bee") when no name fits; an organisation ("which firm") needs a name
@@ -288,6 +289,9 @@ def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None =
     cands = candidates(q, text, tagged)
     if focus:
         cands = [p for p in cands if focus[0] <= p[0] and p[1] <= focus[1]] or cands
+    if asks_degree(q.text):  # "How lasting is X?": an adjective answers ("ephemeral")
+        cands = [(s, e) for s, e in cands
+                 if all(p in ("ADJ", "ADV") for ts, _te, p in tagged.tokens if s <= ts < e)] or cands
     if q.labels:  # "Who lays eggs?" -> "one queen bee": a phrase without a name of another kind
         other = [(s, e) for s, e, label in tagged.entities if label not in q.labels]
         cands = [(s, e) for s, e in cands if not any(s < oe and os < e for os, oe in other)]
@@ -301,4 +305,15 @@ def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None =
         sig = phrase_signals(q, text, tagged, p, anchors, quoted)
         return sum(w[k] * v for k, v in sig.items())
 
-    return max(cands, key=lambda p: (score(p), -p[0]))
+    best = max(cands, key=lambda p: (score(p), -p[0]))
+    # a quotation is a phrase of its own: it is not grown into the noun phrase around it ("“predatory” practices")
+    return best if any(a <= best[0] and best[1] <= b for a, b in quoted) else _whole(q, text, tagged, best)
+
+
+def _whole(q: Question, text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
+    """A phrase grown to the noun phrase or name it is part of, when that says something new too
+    ("Development Plan" is part of "the New Generation AI Development Plan")."""
+    s, e = span
+    around = [(a, b) for a, b in {*tagged.phrases, *((a, b) for a, b, _l in tagged.entities)}
+              if a <= s and e <= b and len(text[a:b].split()) <= MAX_PHRASE_WORDS and _novel(q, text[a:b])]
+    return min(around, key=lambda p: (p[0] - p[1], p[0])) if around else span

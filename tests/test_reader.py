@@ -18,6 +18,7 @@ from rag.question import analyse, answer_kind, relation_words, wh_noun
     ("In what year was it launched?", "date"), ("How many priority sectors did the plan highlight?", "number"),
     ("Which city plans a Quantum Valley?", "place"), ("Which Chinese tech company set up a Party committee?", "org"),
     ("Why does that matter?", "reason"), ("How does the plan work?", "reason"),
+    ("How lasting is the advantage?", "thing"), ("How likely is a deal?", "thing"),  # a degree: a word answers
     ("What has Made in China 2025 aimed to transform China into?", "thing"),
     ("Who headed the office when it released its plans?", "person"),  # the first wh-word decides, not "when"
 ])
@@ -51,7 +52,7 @@ def test_content_and_specific_words_leave_out_question_words():
      "The city hopes to open the new bridge by 2031, the year of its bicentenary.", "2031"),
     ("What new kind of institutions has the budget helped create?",
      "The larger budget has paid for the construction of new public libraries, such as one for rare maps.",
-     "public libraries"),
+     "new public libraries"),
     # a sentence pair: the phrase comes from the sentence holding the question's words, not the quote before it
     ("Which report documented the port damage?", "Critics at the port had long warned about “reckless” spending. "
      "The damage was documented in the Harbour Audit report released by the port authority.", "the Harbour Audit report"),
@@ -60,6 +61,12 @@ def test_content_and_specific_words_leave_out_question_words():
     ("To what part of the old river basin did the crew move the boats?",
      "The crew moved the boats up to the upper end of the old river basin, and built a number of small wooden docks.",
      "the upper end"),  # "what part of X": the phrase said "of X"
+    # a degree question is answered by an adjective, a fragment ("Renewal Plan") by the whole name
+    ("How lasting will the port's lead in shipping be?",
+     "However, this lead may prove ephemeral, given that rival ports are building rapid new terminals.", "ephemeral"),
+    ("Which plan, released in the same year as the audit, mobilised national funding for the port?",
+     "In particular, the New Generation Port Renewal Plan, released in May 2019, has mobilised national funding.",
+     "the New Generation Port Renewal Plan"),
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
