@@ -166,7 +166,19 @@ def _typed_phrase(q: Question, text: str, tagged: Tagged, span: tuple[int, int],
     if re.match(r"[’']s\b", text[span[1]:span[1] + 3]):
         owned = [p for p in short if 0 <= p[0] - span[1] <= 4 and _novel(q, text[p[0]:p[1]])]
         span = (span[0], owned[0][1]) if owned else span
-    return span
+    return _housed(q, text, tagged, span) if q.kind == "org" else span
+
+
+def _housed(q: Question, text: str, tagged: Tagged, span: tuple[int, int]) -> tuple[int, int]:
+    """An organisation with the one it belongs to ("the X Program at the Center for Y (CNAS)"): the
+    question may ask for either, unless it names that one itself."""
+    m = re.match(r"\s+(?:at|of|within)\s+", text[span[1]:span[1] + 12])
+    host = [e for s, e, label in tagged.entities if m and s == span[1] + m.end() and label in ("ORG", "FAC")
+            and _novel(q, text[s:e])]
+    if not host:
+        return span
+    abbr = re.match(r"\s*\([A-Z][\w.&-]{1,12}\)", text[host[0]:host[0] + 16])
+    return span[0], host[0] + (abbr.end() if abbr else 0)
 
 
 def _runs(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
@@ -237,13 +249,20 @@ def _joined(text: str, base: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+# "what part of X", "which side of X": the answer is the phrase said "of X" ("kind of" asks for X's kind)
+_PART_OF = re.compile(r"\b(?:what|which)\s+(?!(?:kinds?|types?|sorts?|forms?)\b)\w+\s+of\b", re.I)
+_SLOT = re.compile(r"\s+of\s+(?:the\s+|an?\s+|its\s+|their\s+)?")
+
+
 def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int], anchors, quoted) -> dict:
     """What speaks for a candidate phrase: it holds the noun a "which X" question asks about, it is
     quoted, it has a name, how closely it follows the question's words, its length in words, it is
-    part of a larger phrase that repeats the question (a fragment), it joins phrases ("X of Y", lists)."""
+    part of a larger phrase that repeats the question (a fragment), it joins phrases ("X of Y", lists),
+    it stands where "what part of X" does (followed by "of X")."""
     s, e = span
     starts = [ts for ts, _te, _p in tagged.tokens]
     gaps = [bisect_left(starts, s) - bisect_left(starts, ae) for _as, ae in anchors if ae <= s]
+    slot = _PART_OF.search(q.text) and _SLOT.match(text, e)  # "what part of X": "the medium-high end of X"
     return {"wh": float(bool(q.wh) and q.wh in tokenize(text[s:e])),
             "quoted": float(any(qs <= s and e <= qe for qs, qe in quoted)),
             "name": float(any(p == "PROPN" for ts, _te, p in tagged.tokens if s <= ts < e)),
@@ -251,19 +270,7 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
             "words": float(len(text[s:e].split())),
             "inner": float(any(a <= s and e <= b and (a, b) != span and not _novel(q, text[a:b]) for a, b in tagged.phrases)),
             "joined": float("," in text[s:e] or " of " in text[s:e]),
-            "slot": float(bool(_PART_OF.search(q.text)) and _before_question(text, e, anchors))}
-
-
-# "what part of X", "which side of X": the answer is the phrase said "of X" ("kind of" asks for X's kind)
-_PART_OF = re.compile(r"\b(?:what|which)\s+(?!(?:kinds?|types?|sorts?|forms?)\b)\w+\s+of\b", re.I)
-_SLOT = re.compile(r"\s+of\s+(?:the\s+|an?\s+|its\s+|their\s+)?")
-
-
-def _before_question(text: str, end: int, anchors) -> bool:
-    """A phrase followed by "of" and the question's words stands where the question's wh-phrase
-    does: "the medium-high end of the global value chain" for "what part of the global value chain"."""
-    m = _SLOT.match(text, end)
-    return bool(m) and any(a == m.end() for a, _ae in anchors)
+            "slot": float(bool(slot) and any(a == slot.end() for a, _ae in anchors))}
 
 
 def _focus(q: Question, text: str) -> tuple[int, int] | None:

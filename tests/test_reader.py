@@ -55,9 +55,11 @@ def test_content_and_specific_words_leave_out_question_words():
      "new public libraries"),
     # a sentence pair: the phrase comes from the sentence holding the question's words, not the quote before it
     ("Which report documented the port damage?", "Critics at the port had long warned about “reckless” spending. "
-     "The damage was documented in the Harbour Audit report released by the port authority.", "the Harbour Audit report"),
-    ("What is that in US dollars? (9 billion kroner)", "The fund raised 9 billion kroner (over $1.3 billion) last year.",
-     "over $1.3 billion"),  # an amount keeps its "over"; "$1.3" is news though it has no word
+     "The damage was documented in the Harbour Audit report released by the port authority.",
+     "the Harbour Audit report"),
+    # an amount keeps its "over"; "$1.3" is news though it has no word
+    ("What is that in US dollars? (9 billion kroner)",
+     "The fund raised 9 billion kroner (over $1.3 billion) last year.", "over $1.3 billion"),
     ("To what part of the old river basin did the crew move the boats?",
      "The crew moved the boats up to the upper end of the old river basin, and built a number of small wooden docks.",
      "the upper end"),  # "what part of X": the phrase said "of X"
@@ -67,6 +69,13 @@ def test_content_and_specific_words_leave_out_question_words():
     ("Which plan, released in the same year as the audit, mobilised national funding for the port?",
      "In particular, the New Generation Port Renewal Plan, released in May 2019, has mobilised national funding.",
      "the New Generation Port Renewal Plan"),
+    # an organisation with the one it belongs to, unless the question names that one
+    ("With which think tank is Jon Park a Senior Fellow?",
+     "Jon Park is a Senior Fellow with the Energy and Climate Program at the Institute for a Greener Europe (IGE).",
+     "the Energy and Climate Program at the Institute for a Greener Europe (IGE)"),
+    ("Which program at the Institute for a Greener Europe is Jon Park a Senior Fellow with?",
+     "Jon Park is a Senior Fellow with the Energy and Climate Program at the Institute for a Greener Europe (IGE).",
+     "the Energy and Climate Program"),
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
