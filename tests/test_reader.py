@@ -69,6 +69,9 @@ def test_content_and_specific_words_leave_out_question_words():
     ("Which plan, released in the same year as the audit, mobilised national funding for the port?",
      "In particular, the New Generation Port Renewal Plan, released in May 2019, has mobilised national funding.",
      "the New Generation Port Renewal Plan"),
+    # the tagger's noun phrase "In 1995, the lab pioneered gene editing" runs over a clause: never an answer
+    ("Which technology did the lab pioneer?",
+     "In 1995, the lab pioneered gene editing, a technology that later won a Nobel prize.", "gene editing"),
     # an organisation with the one it belongs to, unless the question names that one
     ("With which think tank is Jon Park a Senior Fellow?",
      "Jon Park is a Senior Fellow with the Energy and Climate Program at the Institute for a Greener Europe (IGE).",
