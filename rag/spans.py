@@ -12,8 +12,10 @@ from .question import Question
 
 MAX_PHRASE_WORDS = 10
 MAX_RUN = 6  # tokens in a run of new words (see _runs)
-# a quotation left open at the end of the passage ends there ("Xi declared, “competition ... is talent competition.")
+# a quotation left open at the end of the passage ends there ("Xi declared, “competition ... is talent competition."),
+# a long one of several sentences at its first full stop
 _QUOTED = re.compile(r"[“\"]([^“”\"]{1,120})(?:[”\"]|$)")
+_QUOTED_LONG = re.compile(r"[“\"]([^“”\"]{1,120}?[.!?])(?=\s+[A-Z])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # what qualifies an amount ("over $2.6 billion", "nearly 30 percent"): English function words
 _ABOUT = re.compile(r"\b(?:over|under|about|around|nearly|almost|roughly|approximately|some|only|more than|less than"
@@ -79,8 +81,10 @@ def candidates(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
 
 def quotations(text: str) -> list[tuple[int, int]]:
     """The spans inside quotation marks, without the punctuation a quote often ends with (“megaprojects,”)."""
+    short = list(_QUOTED.finditer(text))
+    opened = {m.start() for m in short}
     out = []
-    for m in _QUOTED.finditer(text):
+    for m in short + [m for m in _QUOTED_LONG.finditer(text) if m.start() not in opened]:
         s, e = m.span(1)
         while e > s and text[e - 1] in ",.;:!?":
             e -= 1

@@ -11,6 +11,7 @@ from rag.entities import tag
 from rag.followup import needs_context, standalone
 from rag.phrase import answer_phrase
 from rag.question import analyse, answer_kind, relation_words, wh_noun
+from rag.spans import quotations
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -90,6 +91,12 @@ def test_a_quotation_left_open_at_the_end_is_still_quoted():
          "For instance, Mayor Lind has declared, “a port is a promise kept.")
     span = answer_phrase(analyse("What has Mayor Lind said about the port?"), s, tag([s])[0])
     assert span is not None and s.index("“") < span[0] and "," not in s[span[0]:span[1]]
+
+
+def test_a_long_quotation_of_several_sentences_is_quoted_to_its_first_full_stop():
+    s = ("The mayor has declared, “a port is a promise kept. Whichever town keeps its harbour open through the winter "
+         "will in the end keep its people, its trade and its name as well.”")
+    assert [s[a:b] for a, b in quotations(s)] == ["a port is a promise kept"]
 
 
 def test_why_questions_get_no_short_answer():
