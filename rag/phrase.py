@@ -180,13 +180,18 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
 
 def _focus(q: Question, text: str) -> tuple[int, int] | None:
     """The sentence of a passage of several that holds the most of the question's words (None on a
-    tie): the answer stands there, not in the sentence the pair adds before or after it."""
+    tie): the answer stands there, not in the sentence the pair adds before or after it. The words a
+    follow-up's rewriting adds in brackets ("What weakness stands in the way of that goal? (a superpower)")
+    only break a tie: they name what the question is about, not what it asks."""
     sents = split_sentences(text)
     if len(sents) < 2:
         return None
     words = q.terms - {q.wh}
-    held = sorted(((len(set(tokenize(text[s:e])) & words), (s, e)) for s, e in sents), reverse=True)
-    return held[0][1] if held[0][0] > held[1][0] else None
+    added = re.match(r"(.*\S)\s+\(([^()]*)\)\W*$", q.text, re.S)
+    own = set(tokenize(added.group(1))) & words if added else words
+    held = sorted(((len(t & own), len(t & words), (s, e)) for s, e in sents
+                   for t in [set(tokenize(text[s:e]))]), reverse=True)
+    return held[0][2] if held[0][:2] > held[1][:2] else None
 
 
 def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None = None) -> tuple[int, int] | None:

@@ -99,6 +99,13 @@ def test_a_long_quotation_of_several_sentences_is_quoted_to_its_first_full_stop(
     assert [s[a:b] for a, b in quotations(s)] == ["a port is a promise kept"]
 
 
+def test_the_words_a_follow_up_adds_in_brackets_only_break_a_tie():
+    s = ("The end point of these plans is 2040, the year by which the port intends to be a truly world-class hub. "
+         "At the same time, port officials concede some weaknesses, such as its shallow berths, that persist.")
+    span = answer_phrase(analyse("What weakness do port officials concede? (a world-class hub)"), s, tag([s])[0])
+    assert span is not None and span[0] > s.index("At the same time")
+
+
 def test_why_questions_get_no_short_answer():
     s = "The plan matters because it shapes the fate of the nation."
     assert answer_phrase(analyse("Why does the plan matter?"), s, tag([s])[0]) is None
