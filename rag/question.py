@@ -57,7 +57,17 @@ def answer_kind(question: str) -> str:
     low = question.lower()
     found = [(m.start(), i, kind) for i, (kind, pattern) in enumerate(_TYPES) if (m := re.search(pattern, low))
              and not (kind in ("place", "org") and _modifier(question, m.end()))]
-    return min(found)[2] if found else "thing"
+    kind = min(found)[2] if found else "thing"
+    return "thing" if kind == "reason" and asks_degree(question) else kind
+
+
+def asks_degree(question: str) -> bool:
+    """Whether a how-question asks for a degree ("How lasting is X?", "How likely is X?"): its answer
+    is a word or phrase ("ephemeral"), not a sentence of reasons like "How does X work?"."""
+    tokens = tag([question])[0].tokens
+    words = [(question[s:e].lower(), pos) for s, e, pos in tokens if pos != "PUNCT"]
+    return (len(words) > 2 and words[0][0] == "how" and words[1][1] in ("ADJ", "ADV")
+            and words[2][1] == "AUX")
 
 
 def _modifier(question: str, end: int) -> bool:

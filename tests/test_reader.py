@@ -11,6 +11,7 @@ from rag.entities import tag
 from rag.followup import needs_context, standalone
 from rag.phrase import answer_phrase
 from rag.question import analyse, answer_kind, relation_words, wh_noun
+from rag.spans import quotations
 
 
 @pytest.mark.parametrize("question,kind", [
@@ -18,6 +19,7 @@ from rag.question import analyse, answer_kind, relation_words, wh_noun
     ("In what year was it launched?", "date"), ("How many priority sectors did the plan highlight?", "number"),
     ("Which city plans a Quantum Valley?", "place"), ("Which Chinese tech company set up a Party committee?", "org"),
     ("Why does that matter?", "reason"), ("How does the plan work?", "reason"),
+    ("How lasting is the advantage?", "thing"), ("How likely is a deal?", "thing"),  # a degree: a word answers
     ("What has Made in China 2025 aimed to transform China into?", "thing"),
     ("Who headed the office when it released its plans?", "person"),  # the first wh-word decides, not "when"
 ])
@@ -46,10 +48,62 @@ def test_content_and_specific_words_leave_out_question_words():
     ("Which agency's surveys helped the regional planners?",
      "Notably, the European Space Agency (ESA) had published surveys that helped regional planners at Acme Corp.",
      "the European Space Agency (ESA)"),
+    # a bare comma joins no list: an apposition or the next clause stays out
+    ("By when does the city hope to open the new bridge?",
+     "The city hopes to open the new bridge by 2031, the year of its bicentenary.", "2031"),
+    ("What new kind of institutions has the budget helped create?",
+     "The larger budget has paid for the construction of new public libraries, such as one for rare maps.",
+     "new public libraries"),
+    # a sentence pair: the phrase comes from the sentence holding the question's words, not the quote before it
+    ("Which report documented the port damage?", "Critics at the port had long warned about “reckless” spending. "
+     "The damage was documented in the Harbour Audit report released by the port authority.",
+     "the Harbour Audit report"),
+    # an amount keeps its "over"; "$1.3" is news though it has no word
+    ("What is that in US dollars? (9 billion kroner)",
+     "The fund raised 9 billion kroner (over $1.3 billion) last year.", "over $1.3 billion"),
+    ("To what part of the old river basin did the crew move the boats?",
+     "The crew moved the boats up to the upper end of the old river basin, and built a number of small wooden docks.",
+     "the upper end"),  # "what part of X": the phrase said "of X"
+    # a degree question is answered by an adjective, a fragment ("Renewal Plan") by the whole name
+    ("How lasting will the port's lead in shipping be?",
+     "However, this lead may prove ephemeral, given that rival ports are building rapid new terminals.", "ephemeral"),
+    ("Which plan, released in the same year as the audit, mobilised national funding for the port?",
+     "In particular, the New Generation Port Renewal Plan, released in May 2019, has mobilised national funding.",
+     "the New Generation Port Renewal Plan"),
+    # the tagger's noun phrase "In 1995, the lab pioneered gene editing" runs over a clause: never an answer
+    ("Which technology did the lab pioneer?",
+     "In 1995, the lab pioneered gene editing, a technology that later won a Nobel prize.", "gene editing"),
+    # an organisation with the one it belongs to, unless the question names that one
+    ("With which think tank is Jon Park a Senior Fellow?",
+     "Jon Park is a Senior Fellow with the Energy and Climate Program at the Institute for a Greener Europe (IGE).",
+     "the Energy and Climate Program at the Institute for a Greener Europe (IGE)"),
+    ("Which program at the Institute for a Greener Europe is Jon Park a Senior Fellow with?",
+     "Jon Park is a Senior Fellow with the Energy and Climate Program at the Institute for a Greener Europe (IGE).",
+     "the Energy and Climate Program"),
 ])
 def test_the_short_answer_is_an_exact_span_of_the_sentence(question, sentence, phrase):
     span = answer_phrase(analyse(question), sentence, tag([sentence])[0])
     assert span is not None and sentence[span[0]:span[1]] == phrase
+
+
+def test_a_quotation_left_open_at_the_end_is_still_quoted():
+    s = ("In many respects, the town and the county share one market. "
+         "For instance, Mayor Lind has declared, “a port is a promise kept.")
+    span = answer_phrase(analyse("What has Mayor Lind said about the port?"), s, tag([s])[0])
+    assert span is not None and s.index("“") < span[0] and "," not in s[span[0]:span[1]]
+
+
+def test_a_long_quotation_of_several_sentences_is_quoted_to_its_first_full_stop():
+    s = ("The mayor has declared, “a port is a promise kept. Whichever town keeps its harbour open through the winter "
+         "will in the end keep its people, its trade and its name as well.”")
+    assert [s[a:b] for a, b in quotations(s)] == ["a port is a promise kept"]
+
+
+def test_the_words_a_follow_up_adds_in_brackets_only_break_a_tie():
+    s = ("The end point of these plans is 2040, the year by which the port intends to be a truly world-class hub. "
+         "At the same time, port officials concede some weaknesses, such as its shallow berths, that persist.")
+    span = answer_phrase(analyse("What weakness do port officials concede? (a world-class hub)"), s, tag([s])[0])
+    assert span is not None and span[0] > s.index("At the same time")
 
 
 def test_why_questions_get_no_short_answer():
