@@ -80,7 +80,7 @@ def decide(item: dict, p: dict, threshold: float | None):
         or (len(analyse_terms(item)) >= 3 and best["coverage"] < p["cov"]) \
         or (p["typed"] and item["labels"] and not any(units[i]["typed"] for i in order[:p["typed"]]))
     chosen, used = [best], set(range(best["rows"][0], best["rows"][1] + 1))
-    for i in order[1:]:
+    for i in order[1:] if not best["typed"] else []:  # as rag.answer.choose: a typed answer stands alone
         u = units[i]
         size = sum(c["rows"][1] - c["rows"][0] + 1 for c in chosen)
         if score[i] < score[order[0]] - p["margin"] or size >= p["maxs"]:

@@ -208,8 +208,12 @@ def choose(q, scored: list, max_sentences: int, idf) -> list:
     """The units an answer cites, from `ranked`'s units best first: the best one, then the next ones within
     reader.ANSWER_MARGIN of it, up to max_sentences sentences, no near-duplicates; answering a question (not
     checking a claim, whose evidence is every close sentence), only those that hold words of it the best one
-    lacks: a sentence that repeats what the best one matched is rarely the answer, and cited it is noise."""
+    lacks: a sentence that repeats what the best one matched is rarely the answer, and cited it is noise.
+    A question whose expected entity (a person, date, number ...) the best unit holds is answered by that
+    unit alone (dev citation precision 0.724 -> 0.759, answer contains unchanged)."""
     best = scored[0]
+    if best[5] is not None:  # the entity of the expected type stands in the best unit: it answers alone
+        return [best]
     chosen, used = [best], set(range(best[0], best[1] + 1))
     asks = reader.is_question(q)
     for item in scored[1:]:

@@ -49,3 +49,11 @@ def test_a_name_alone_is_not_what_an_extra_sentence_must_add():
     assert adds(q, "Xi has spoken about many projects.", best, idf) == 0.0
     assert adds(q, "Xi wants approval of the budget.", best, idf) == 0.0  # "approval" stems like "approve"
     assert adds(q, "Xi urged it.", "The council will approve the bridge.", idf) > 0.0  # "urge" is new
+
+
+def test_a_unit_holding_the_expected_entity_answers_alone():
+    q = analyse("When did the council approve the bridge that crosses the river?")
+    best = (*unit(0, 0.80, BEST)[:5], (37, 41), None, BEST, {})  # typed: "2019"
+    units = [best, unit(1, 0.79, REPEAT), unit(2, 0.78, MORE)]
+    assert choose(q, units, 3, idf) == [best]
+    assert len(choose(q, [unit(0, 0.80, BEST), *units[1:]], 3, idf)) == 2  # untyped: MORE adds "crosses"
