@@ -28,7 +28,7 @@ from .types import Answer, Hit
 # a question the corpus does answer costs an analyst more than a weak answer whose citations they
 # can check. The rule written in `rag.reader.evidence_gap` refuses besides: a question asking for a
 # person, date, number, place or organisation when no such entity (one the question does not name
-# itself) stands in the best units, a question whose relation ("Who *founded* X?", "the *budget* of X")
+# itself) stands in the best units (in a two-sentence unit, in the sentence about the question's words), a question whose relation ("Who *founded* X?", "the *budget* of X")
 # the corpus never states while its passage holds its other words, and a very long question whose
 # words the answer barely holds.
 # Re-run the script after changing scoring or the corpus; Settings.refusal_threshold holds the value.
@@ -170,7 +170,10 @@ def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) 
     # the relation rule is for questions only (rag.reader.evidence_gap): no words are embedded for a claim
     lacking = reader.unsaid(q, scored[0][7], passage, unheard) if reader.is_question(q) else []
     near = reader.close_words(embedder, lacking, scored[0][7]) if lacking else set()
-    return reader.evidence_gap(q, scored[0][7], [it[5] for it in scored], unknown,
+    typed = [it[5] for it in scored]
+    if typed[0] is not None and reader.aside(q, unit_sentences(index, *scored[0][:2]), typed[0][0], index.lexical.idf):
+        typed[0] = None  # the entity is in the unit's other sentence, not the one about the question's subject
+    return reader.evidence_gap(q, scored[0][7], typed, unknown,
                                scored[0][3] >= threshold + STRONG_MARGIN, passage, unheard, near)
 
 
@@ -202,6 +205,14 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     strong = best[3] >= threshold + STRONG_MARGIN and (best[5] is not None or not q.labels)
     return Answer(question=question, text=" ".join(parts), citations=tuple(citations), hits=tuple(hits),
                   short_answer=short, short_answer_span=span, confidence="strong" if strong else "partial")
+
+
+def unit_sentences(index: Index, first: int, last: int) -> list[str]:
+    """The sentences of a unit as consecutive slices of its `span_text` (each up to the next one's start)."""
+    doc_id, base, _ = index.sentences[first]
+    cuts = [index.sentences[r][1] - base for r in range(first + 1, last + 1)]
+    text = span_text(index, first, last)
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
 
 
 def choose(q, scored: list, max_sentences: int, idf) -> list:

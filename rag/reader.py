@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .cite import query_overlap
 from .entities import tag
 from .lexical import tokenize
 from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_phrase
@@ -37,6 +38,7 @@ NEW_WORDS = 0.0
 # abstract 0.846 -> 0.852; 0.2 and 0.3 measured within 0.01 of it)
 CLAIM_MARGIN = 0.25
 TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
+ASIDE = 0.2  # ... in a sentence of the unit holding no less than this share of the question's words below another one
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
 _QUANTIFIERS = frozenset(tokenize("how many much"))
 NEAR = 0.6  # a relation word embedded alone this close to a word of the best unit is said there in other words
@@ -99,6 +101,19 @@ def unsaid(q: Question, best_text: str, passage: str, unheard: set[str], near: s
     return lacking if lacking and not (q.terms - {q.wh} - asked - said - LIGHT_VERBS - _QUANTIFIERS) else []
 
 
+def aside(q: Question, sentences: list[str], at: int, weight=None) -> bool:
+    """Whether the character `at` of the joined `sentences` (a unit's) falls in a sentence that holds
+    clearly fewer of q's words (by ASIDE, idf-weighted with `weight`) than another of them: in "The plan
+    was released in July 2017. Xi spoke at a study session on AI." the date does not date the session."""
+    if len(sentences) < 2:
+        return False
+    words = q.terms - {q.wh} - LIGHT_VERBS - _QUANTIFIERS
+    shares = [query_overlap(words, s, weight) for s in sentences]
+    ends = np.cumsum([len(s) for s in sentences])
+    own = min(int(np.searchsorted(ends, at, side="right")), len(sentences) - 1)
+    return max(shares) - shares[own] >= ASIDE
+
+
 def is_question(q: Question) -> bool:
     """A question (ends in "?" or opens with a wh-word), not a claim to check."""
     return bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
@@ -108,10 +123,10 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
                  passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset()) -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
     the corpus never mentions while the support is only partial, an attribute asked for ("the budget
-    of X") that the corpus never mentions or, with partial support, the passage does not, a relation
-    the question asks about ("founded", "invest") that the passage does not state (see unsaid), no entity
-    of the type the question asks for among the best TYPE_WITHIN units, or a very long question
-    (keyword soup) whose words the best unit barely holds.
+    of X") that the corpus never mentions or, with partial support, the passage does not, a relation the question asks about ("founded", "invest") that the
+    passage does not state (see unsaid), no entity of the type the question asks for among the best
+    TYPE_WITHIN units (`typed`: rag.answer.refusal_gap drops an entity that stands aside, see
+    `aside`), or a very long question (keyword soup) whose words the best unit barely holds.
     `unheard`: relation words of q the corpus never uses; `near`: those said in other words."""
     if unknown and not strong:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"

@@ -261,3 +261,13 @@ def test_markup_in_a_question_is_no_relation_asked_for():
     from rag.question import relation_words
 
     assert relation_words("<script>alert(1)</script> Who lays eggs in a bee colony?") == {"lays"}
+
+
+def test_an_entity_in_the_units_other_sentence_does_not_answer():
+    from rag.reader import aside
+    parts = ["The plan was released in July 2017. ", "Later Xi spoke at a study session on robots."]
+    at = parts[0].index("July")
+    assert aside(analyse("When did the study session on robots take place?"), parts, at)
+    assert not aside(analyse("When was the plan released?"), parts, at)
+    assert not aside(analyse("When did the study session on robots take place?"), ["".join(parts)], at)
+
