@@ -41,6 +41,7 @@ TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity 
 ASIDE = 0.2  # ... in a sentence of the unit holding no less than this share of the question's words below another one
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
 _QUANTIFIERS = frozenset(tokenize("how many much"))
+KNOWN_SHARE = 0.5  # a name the corpus never uses refuses when the passage holds this share of the question's other words
 NEAR = 0.6  # a relation word embedded alone this close to a word of the best unit is said there in other words
 _cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _lock = threading.Lock()
@@ -101,6 +102,13 @@ def unsaid(q: Question, best_text: str, passage: str, unheard: set[str], near: s
     return lacking if lacking and not (q.terms - {q.wh} - asked - said - LIGHT_VERBS - _QUANTIFIERS) else []
 
 
+def said_share(q: Question, text: str, leave=frozenset()) -> float:
+    """The share of q's content words (less its wh-noun, light verbs, quantifiers and `leave`) that
+    `text` holds; 1.0 when none is left."""
+    rest = q.terms - {q.wh} - LIGHT_VERBS - _QUANTIFIERS - set(leave)
+    return len(rest & set(tokenize(text))) / len(rest) if rest else 1.0
+
+
 def aside(q: Question, sentences: list[str], at: int, weight=None) -> bool:
     """Whether the character `at` of the joined `sentences` (a unit's) falls in a sentence that holds
     clearly fewer of q's words (by ASIDE, idf-weighted with `weight`) than another of them: in "The plan
@@ -122,13 +130,16 @@ def is_question(q: Question) -> bool:
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
                  passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset()) -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
-    the corpus never mentions while the support is only partial, an attribute asked for ("the budget
-    of X") that the corpus never mentions or, with partial support, the passage does not, a relation the question asks about ("founded", "invest") that the
+    the corpus never mentions while the support is only partial and the passage holds most of the
+    question's other words (a paraphrase changes most words: "Washington" may stand for "the U.S."),
+    an attribute asked for ("the budget of X") that the corpus never mentions or, with partial
+    support, the passage does not, a relation the question asks about ("founded", "invest") that the
     passage does not state (see unsaid), no entity of the type the question asks for among the best
     TYPE_WITHIN units (`typed`: rag.answer.refusal_gap drops an entity that stands aside, see
     `aside`), or a very long question (keyword soup) whose words the best unit barely holds.
     `unheard`: relation words of q the corpus never uses; `near`: those said in other words."""
-    if unknown and not strong:
+    names = {t for w in unknown for t in tokenize(w)}
+    if unknown and not strong and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
     if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):

@@ -271,3 +271,13 @@ def test_an_entity_in_the_units_other_sentence_does_not_answer():
     assert not aside(analyse("When was the plan released?"), parts, at)
     assert not aside(analyse("When did the study session on robots take place?"), ["".join(parts)], at)
 
+
+def test_a_name_the_corpus_never_uses_refuses_only_a_question_in_the_passages_words():
+    from rag.reader import evidence_gap
+    s = "The government said the Ohio plant will open soon."
+    q = analyse("What did Ruritania's government say about the Ohio plant?")
+    assert "ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=False, passage=s)
+    # a paraphrase changes most words: its unknown name may be another name for one the passage uses
+    q2 = analyse("Which robot maker was nearly ruined when Ruritania blocked chip sales to it?")
+    s2 = "The export ban on semiconductors brought Acme to its knees."
+    assert evidence_gap(q2, s2, [(42, 46)], ["ruritania"], strong=False, passage=s2) == ""
