@@ -171,10 +171,11 @@ def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) 
     lacking = reader.unsaid(q, scored[0][7], passage, unheard) if reader.is_question(q) else []
     near = reader.close_words(embedder, lacking, scored[0][7]) if lacking else set()
     typed = [it[5] for it in scored]
-    if typed[0] is not None and reader.aside(q, unit_sentences(index, *scored[0][:2]), typed[0][0], index.lexical.idf):
-        typed[0] = None  # the entity is in the unit's other sentence, not the one about the question's subject
+    about = reader.aside(q, unit_sentences(index, *scored[0][:2]), typed[0][0], index.lexical.idf) if typed[0] else ""
+    if about:  # the entity is in the unit's other sentence, not the one about the question's words
+        typed[0] = None
     return reader.evidence_gap(q, scored[0][7], typed, unknown,
-                               scored[0][3] >= threshold + STRONG_MARGIN, passage, unheard, near)
+                               scored[0][3] >= threshold + STRONG_MARGIN, passage, unheard, near, about)
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,

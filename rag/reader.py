@@ -109,17 +109,18 @@ def said_share(q: Question, text: str, leave=frozenset()) -> float:
     return len(rest & set(tokenize(text))) / len(rest) if rest else 1.0
 
 
-def aside(q: Question, sentences: list[str], at: int, weight=None) -> bool:
-    """Whether the character `at` of the joined `sentences` (a unit's) falls in a sentence that holds
-    clearly fewer of q's words (by ASIDE, idf-weighted with `weight`) than another of them: in "The plan
-    was released in July 2017. Xi spoke at a study session on AI." the date does not date the session."""
+def aside(q: Question, sentences: list[str], at: int, weight=None) -> str:
+    """The sentence of a unit (`sentences`, joined) that holds the most of q's words when the character
+    `at` stands in another one holding clearly fewer of them (by ASIDE, idf-weighted with `weight`),
+    else "": in "The plan was released in July 2017. Xi spoke at a study session on AI." the date
+    does not date the session."""
     if len(sentences) < 2:
-        return False
+        return ""
     words = q.terms - {q.wh} - LIGHT_VERBS - _QUANTIFIERS
     shares = [query_overlap(words, s, weight) for s in sentences]
     ends = np.cumsum([len(s) for s in sentences])
     own = min(int(np.searchsorted(ends, at, side="right")), len(sentences) - 1)
-    return max(shares) - shares[own] >= ASIDE
+    return sentences[int(np.argmax(shares))] if max(shares) - shares[own] >= ASIDE else ""
 
 
 def is_question(q: Question) -> bool:
@@ -128,16 +129,18 @@ def is_question(q: Question) -> bool:
 
 
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
-                 passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset()) -> str:
+                 passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset(),
+                 about: str = "") -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
     the corpus never mentions while the support is only partial and the passage holds most of the
     question's other words (a paraphrase changes most words: "Washington" may stand for "the U.S."),
     an attribute asked for ("the budget of X") that the corpus never mentions or, with partial
     support, the passage does not, a relation the question asks about ("founded", "invest") that the
     passage does not state (see unsaid), no entity of the type the question asks for among the best
-    TYPE_WITHIN units (`typed`: rag.answer.refusal_gap drops an entity that stands aside, see
-    `aside`), or a very long question (keyword soup) whose words the best unit barely holds.
-    `unheard`: relation words of q the corpus never uses; `near`: those said in other words."""
+    TYPE_WITHIN units, or a very long question (keyword soup) whose words the best unit barely holds.
+    `unheard`: relation words of q the corpus never uses; `near`: those said in other words; `about`:
+    the best unit's sentence about q when its typed entity stands aside (see `aside`; rag.answer.refusal_gap
+    then drops that entity from `typed`), where a "who" question's common-noun answer must stand."""
     names = {t for w in unknown for t in tokenize(w)}
     if unknown and not strong and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
@@ -154,8 +157,9 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     missing = set(numbers) - set(tokenize(f"{passage}\n{best_text}"))
     if missing:  # "the 14th Five-Year Plan" is not answered by a passage about the 13th
         return f"the passage that comes closest does not mention {', '.join(sorted(missing)[:3])}"
+    own = about or best_text
     if q.labels and not any(e is not None for e in typed[:TYPE_WITHIN]) and not (
-            q.kind in COMMON_NOUN_KINDS and answer_phrase(q, best_text, tag([best_text])[0]) is not None):
+            q.kind in COMMON_NOUN_KINDS and answer_phrase(q, own, tag([own])[0]) is not None):
         return f"the passages name no {q.kind} that answers it"
     if len(q.text) > LONG_QUESTION and q.terms and len(q.terms & set(tokenize(best_text))) / len(q.terms) < MIN_COVERAGE:
         return "the question's words are spread over unrelated passages"
