@@ -53,10 +53,15 @@ class Question:
         return LABELS.get(self.kind, set())
 
 
+# a wh-word ahead of a "when" makes it a conjunction: "What do leaders use *when* they discuss X?" asks for a thing
+_WH_BEFORE = re.compile(r"\b(?:what|which|who|whom|whose|where|why|how)\b")
+
+
 def answer_kind(question: str) -> str:
     low = question.lower()
     found = [(m.start(), i, kind) for i, (kind, pattern) in enumerate(_TYPES) if (m := re.search(pattern, low))
-             and not (kind in ("place", "org") and _modifier(question, m.end()))]
+             and not (kind in ("place", "org") and _modifier(question, m.end()))
+             and not (m.group() == "when" and _WH_BEFORE.search(low, 0, m.start()))]
     kind = min(found)[2] if found else "thing"
     return "thing" if kind == "reason" and asks_degree(question) else kind
 

@@ -22,6 +22,8 @@ from rag.spans import quotations
     ("How lasting is the advantage?", "thing"), ("How likely is a deal?", "thing"),  # a degree: a word answers
     ("What has Made in China 2025 aimed to transform China into?", "thing"),
     ("Who headed the office when it released its plans?", "person"),  # the first wh-word decides, not "when"
+    ("What do engineers use when they test a robot?", "thing"),  # a "when" after a wh-word joins a clause
+    ("And when did that happen?", "date"),
 ])
 def test_the_expected_answer_type_comes_from_the_wording(question, kind):
     assert answer_kind(question) == kind
