@@ -163,9 +163,10 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
 def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) -> str:
     """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q); with an
     embedder, a relation word the passage lacks may be said there in other words (reader.close_words)."""
-    unknown = [t for t in q.specific | {reader.attribute(q)[1]} - {""} if not index.lexical.knows(t)]
     hit = scored[0][2]
     passage = f"{hit.chunk.title}\n{hit.chunk.text}"
+    dotted = reader.dotted(q.text, index.documents[hit.chunk.doc_id].text)
+    unknown = [t for t in q.specific | {reader.attribute(q)[1]} - {""} if not index.lexical.knows(t) and t not in dotted]
     unheard = {w for w in q.relation if not any(index.lexical.knows(t) for t in tokenize(w))}
     # the relation rule is for questions only (rag.reader.evidence_gap): no words are embedded for a claim
     lacking = reader.unsaid(q, scored[0][7], passage, unheard) if reader.is_question(q) else []

@@ -102,6 +102,13 @@ def unsaid(q: Question, best_text: str, passage: str, unheard: set[str], near: s
     return lacking if lacking and not (q.terms - {q.wh} - asked - said - LIGHT_VERBS - _QUANTIFIERS) else []
 
 
+def dotted(question: str, text: str) -> set[str]:
+    """The stemmed abbreviations of `question` that `text` writes with dots ("US" as "U.S."): the same
+    names, though the dotted form leaves no token for the corpus to know."""
+    return {t for a in re.findall(r"\b[A-Z]{2,5}\b", question)
+            if re.search(r"\b" + r"\.".join(a) + r"\.", text) for t in tokenize(a)}
+
+
 def said_share(q: Question, text: str, leave=frozenset()) -> float:
     """The share of q's content words (less its wh-noun, light verbs, quantifiers and `leave`) that
     `text` holds; 1.0 when none is left."""
@@ -132,8 +139,8 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
                  passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset(),
                  about: str = "") -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
-    the corpus never mentions while the support is only partial and the passage holds most of the
-    question's other words (a paraphrase changes most words: "Washington" may stand for "the U.S."),
+    the corpus never mentions (see `dotted`) while the passage holds most of the question's other
+    words (a paraphrase changes most words: "Washington" may stand for "the U.S."),
     an attribute asked for ("the budget of X") that the corpus never mentions or, with partial
     support, the passage does not, a relation the question asks about ("founded", "invest") that the
     passage does not state (see unsaid), no entity of the type the question asks for among the best
@@ -142,7 +149,7 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     the best unit's sentence about q when its typed entity stands aside (see `aside`; rag.answer.refusal_gap
     then drops that entity from `typed`), where a "who" question's common-noun answer must stand."""
     names = {t for w in unknown for t in tokenize(w)}
-    if unknown and not strong and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
+    if unknown and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
     if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):

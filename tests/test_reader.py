@@ -283,3 +283,11 @@ def test_a_name_the_corpus_never_uses_refuses_only_a_question_in_the_passages_wo
     q2 = analyse("Which robot maker was nearly ruined when Ruritania blocked chip sales to it?")
     s2 = "The export ban on semiconductors brought Acme to its knees."
     assert evidence_gap(q2, s2, [(42, 46)], ["ruritania"], strong=False, passage=s2) == ""
+    # ... however strong the support: a question in the passage's words about a name it never uses
+    assert "ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=True, passage=s)
+
+
+def test_an_abbreviation_written_with_dots_is_the_same_name():
+    from rag.reader import dotted
+    assert dotted("What is that in US dollars?", "A fund of 2 billion U.S. dollars.") == {"us"}
+    assert dotted("What is that in US dollars?", "A fund of 2 billion dollars.") == set()
