@@ -148,15 +148,16 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     `unheard`: relation words of q the corpus never uses; `near`: those said in other words; `about`:
     the best unit's sentence about q when its typed entity stands aside (see `aside`; rag.answer.refusal_gap
     then drops that entity from `typed`), where a "who" question's common-noun answer must stand."""
+    # a claim to check ("0-dimensional biomaterials ...") may state a number or a relation its evidence
+    # contradicts, or a name it spells otherwise; a question asks about the thing its number or name
+    # names and the relation its verb names
+    asks = is_question(q)
     names = {t for w in unknown for t in tokenize(w)}
-    if unknown and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
+    if unknown and (asks or not strong) and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
         return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
     if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):
         return f"the passage that comes closest does not mention the {word}"
-    # a claim to check ("0-dimensional biomaterials ...") may state a number or a relation its evidence
-    # contradicts; a question asks about the thing its number names and the relation its verb names
-    asks = is_question(q)
     lacking = unsaid(q, best_text, passage, unheard, near) if asks else []
     if lacking:  # "Who founded X?" over a passage that names X but no founding
         return f"the passage that comes closest says nothing about {', '.join(f'“{w}”' for w in lacking[:3])}"

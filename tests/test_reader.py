@@ -285,6 +285,9 @@ def test_a_name_the_corpus_never_uses_refuses_only_a_question_in_the_passages_wo
     assert evidence_gap(q2, s2, [(42, 46)], ["ruritania"], strong=False, passage=s2) == ""
     # ... however strong the support: a question in the passage's words about a name it never uses
     assert "ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=True, passage=s)
+    # a claim to check may spell a name otherwise than its evidence: with strong support it is not refused
+    claim = analyse("Ruritania's government said the Ohio plant will open soon.")
+    assert evidence_gap(claim, s, [None], ["ruritania"], strong=True, passage=s) == ""
 
 
 def test_an_abbreviation_written_with_dots_is_the_same_name():
