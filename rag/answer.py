@@ -23,14 +23,16 @@ from .types import Answer, Hit
 
 # How REFUSAL works and how its threshold was calibrated:
 # a question's evidence score is the best unit's score after `rag.reader.rescore`. `python -m
-# rag.calibrate` runs the dev split (odd ids) of eval/gold.jsonl through retrieval and scoring and
-# picks the HIGHEST threshold that still answers at least 95% of its answerable questions: refusing
-# a question the corpus does answer costs an analyst more than a weak answer whose citations they
-# can check. The rule written in `rag.reader.evidence_gap` refuses besides: a question asking for a
-# person, date, number, place or organisation when no such entity (one the question does not name
-# itself) stands in the best units (in a two-sentence unit, in the sentence about the question's words), a question whose relation ("Who *founded* X?", "the *budget* of X")
-# the corpus never states while its passage holds its other words, and a very long question whose
-# words the answer barely holds.
+# rag.calibrate` runs the dev split (odd ids) of eval/gold.jsonl through retrieval and scoring as
+# `Rag.ask` does and picks the HIGHEST threshold that still answers at least 95% of its answerable
+# questions, counting those the written rules refuse: refusing a question the corpus does answer
+# costs an analyst more than a weak answer whose citations they can check. The rule written in
+# `rag.reader.evidence_gap` refuses besides: a question naming what the corpus never names while its
+# passage holds most of its other words, a question asking for a person, date, number, place or
+# organisation when no such entity (one the question does not name itself) stands in the best units
+# (in a two-sentence unit, in the sentence about the question's words), a question whose relation
+# ("Who *founded* X?", "the *budget* of X") the corpus never states while its passage holds its other
+# words, and a very long question whose words the answer barely holds.
 # Re-run the script after changing scoring or the corpus; Settings.refusal_threshold holds the value.
 
 # Stage one ranks every candidate unit by its pooled (late-chunked) cosine and its idf-weighted

@@ -8,31 +8,40 @@ from __future__ import annotations
 import json
 import sys
 
-from .answer import ranked
+from .answer import previous_answer, ranked, refusal_gap
 from .followup import standalone
 from .pipeline import Rag
 
 TARGET_ANSWERED = 0.95
 
 
-def evidence_scores(rag: Rag, gold: list[dict]) -> list[tuple[bool, float]]:
+def evidence_scores(rag: Rag, gold: list[dict]) -> list[tuple[bool, float, bool]]:
+    """(answerable, evidence score, refused by a written rule) per item, as `Rag.ask` sees them: a
+    follow-up is rewritten and its previous answer ranks lower (the gold history holds that answer)."""
     out = []
     for item in gold:
-        question = standalone(item["question"], item.get("history") or ())
+        history = [tuple(turn) for turn in item.get("history") or ()]
+        question = standalone(item["question"], history)
         qv = rag.embedder.embed_query(question)
         hits = rag.retrieve(rag.index, question, query_vector=qv)
-        _, units = ranked(rag.index, hits, question, qv, rag.embedder)
-        out.append((bool(item["answerable"]), units[0][3] if units else 0.0))
+        q, units = ranked(rag.index, hits, question, qv, rag.embedder,
+                          previous_answer(item["question"], question, history))
+        ruled = bool(units) and bool(refusal_gap(rag.index, q, units, rag.settings.refusal_threshold, rag.embedder))
+        out.append((bool(item["answerable"]), units[0][3] if units else 0.0, ruled))
     return out
 
 
-def choose_threshold(scores: list[tuple[bool, float]], target: float = TARGET_ANSWERED) -> tuple[float, float, float]:
-    """(threshold, share of answerable answered, share of unanswerable refused)."""
-    answerable = sorted(x for a, x in scores if a)
-    unanswerable = [x for a, x in scores if not a]
-    keep = answerable[int(len(answerable) * (1 - target))] if answerable else 0.0
-    answered = sum(x >= keep for x in answerable) / max(1, len(answerable))
-    refused = sum(x < keep for x in unanswerable) / max(1, len(unanswerable))
+def choose_threshold(scores: list[tuple], target: float = TARGET_ANSWERED) -> tuple[float, float, float]:
+    """(threshold, share of answerable answered, share of unanswerable refused): the highest threshold
+    that still answers `target` of the answerable questions, counting those the written rules refuse
+    anyway (a score without its rule flag counts as not refused by one)."""
+    rows = [(a, x, bool(r[0]) if r else False) for a, x, *r in scores]
+    answerable = [x for a, x, ruled in rows if a]
+    free = sorted(x for a, x, ruled in rows if a and not ruled)
+    budget = int(len(answerable) * (1 - target)) - (len(answerable) - len(free))
+    keep = free[max(budget, 0)] if free else 0.0
+    answered = sum(x >= keep for x in free) / max(1, len(answerable))
+    refused = sum(x < keep or ruled for a, x, ruled in rows if not a) / max(1, len(rows) - len(answerable))
     return round(keep - 1e-3, 3), answered, refused
 
 

@@ -49,7 +49,7 @@ class Settings:
     merge_adjacent: bool = True  # retrieved chunks that touch are returned as one passage
     # Refusal: below this best-sentence cosine the corpus is taken not to answer.
     # Calibrated in rag/answer.py (see REFUSAL_NOTE there).
-    refusal_threshold: float = 0.457
+    refusal_threshold: float = 0.458
     max_answer_sentences: int = 3
     flat_threshold: int = 200_000  # above this many vectors use HNSW instead of exact search
     # "faiss" (files in index/), "milvus://path/milvus.db" (Milvus Lite) or "milvus://host:19530"

@@ -294,3 +294,15 @@ def test_an_abbreviation_written_with_dots_is_the_same_name():
     from rag.reader import dotted
     assert dotted("What is that in US dollars?", "A fund of 2 billion U.S. dollars.") == {"us"}
     assert dotted("What is that in US dollars?", "A fund of 2 billion dollars.") == set()
+
+
+def test_the_threshold_budget_counts_the_questions_the_rules_refuse():
+    from rag.calibrate import choose_threshold
+    scores = [(True, 0.1 * i, False) for i in range(1, 19)] + [(True, 0.5, True), (True, 0.6, True)]
+    scores += [(False, 0.15, False), (False, 0.9, True), (False, 0.95, False)]
+    # 20 answerable, 95% to answer: one may be refused; two rules already refuse two, so none by score
+    threshold, answered, refused = choose_threshold(scores)
+    assert threshold < 0.1 and answered == 0.9 and refused == 1 / 3
+    # without rule refusals the lowest answerable question may go
+    threshold, answered, _ = choose_threshold([(a, x, False) for a, x, _ in scores])
+    assert 0.1 < threshold < 0.2 and answered == 0.95
