@@ -38,7 +38,7 @@ NEW_WORDS = 0.0
 # abstract 0.846 -> 0.852; 0.2 and 0.3 measured within 0.01 of it)
 CLAIM_MARGIN = 0.25
 TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
-ASIDE = 0.2  # ... in a sentence of the unit holding no less than this share of the question's words below another one
+ASIDE = 0.2  # ... not in a sentence of that unit holding this share (idf-weighted) of its words less than another one
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer
 _QUANTIFIERS = frozenset(tokenize("how many much"))
 KNOWN_SHARE = 0.5  # a name the corpus never uses refuses when the passage holds this share of the question's other words
