@@ -7,6 +7,7 @@ so an instruction written inside a document cannot change what this code does.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from .entities import tag
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase
-from .question import LIGHT_VERBS, analyse
+from .question import LIGHT_VERBS, analyse, rank_words
 from .retrieve import heading_mask
 from .store import Index
 from .types import Answer, Hit
@@ -31,8 +32,8 @@ from .types import Answer, Hit
 # passage holds most of its other words, a question asking for a person, date, number, place or
 # organisation when no such entity (one the question does not name itself) stands in the best units
 # (in a two-sentence unit, in the sentence about the question's words), a question whose relation
-# ("Who *founded* X?", "the *budget* of X") the corpus never states while its passage holds its other
-# words, and a very long question whose words the answer barely holds.
+# ("Who *founded* X?", "the *budget* of X"; "Which X was the *first* to ...?" when its passage lacks the
+# rank) the corpus never states while its passage holds its other words, and a very long question whose words the answer barely holds.
 # Re-run the script after changing scoring or the corpus; Settings.refusal_threshold holds the value.
 
 # Stage one ranks every candidate unit by its pooled (late-chunked) cosine and its idf-weighted
@@ -170,6 +171,12 @@ def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) 
     dotted = reader.dotted(q.text, index.documents[hit.chunk.doc_id].text)
     unknown = [t for t in q.specific | {reader.attribute(q)[1]} - {""} if not index.lexical.knows(t) and t not in dotted]
     unheard = {w for w in q.relation if not any(index.lexical.knows(t) for t in tokenize(w))}
+    # a rank the question asks about ("the first to ...") is asked like a relation; the corpus may use
+    # the word elsewhere ("the world's first satellite"), so it is unheard when the passage lacks it
+    here = set(tokenize(f"{passage}\n{scored[0][7]}"))
+    ranks = {w for w in rank_words(q.text) if not set(tokenize(w)) & here}
+    q = replace(q, relation=q.relation | ranks)
+    unheard |= ranks
     # the relation rule is for questions only (rag.reader.evidence_gap): no words are embedded for a claim
     lacking = reader.unsaid(q, scored[0][7], passage, unheard) if reader.is_question(q) else []
     near = reader.close_words(embedder, lacking, scored[0][7]) if lacking else set()

@@ -141,6 +141,14 @@ def relation_words(question: str) -> frozenset[str]:
     return frozenset(w for w in words if tokenize(w))
 
 
+@lru_cache(maxsize=4096)
+def rank_words(question: str) -> frozenset[str]:
+    """The ordinals and superlatives of a question (lowercase, as written: "the *first* to", "the
+    *largest*"): a rank it asks about, which a passage must state to answer it."""
+    return frozenset(t.text.lower() for t in _parse(question)
+                     if t.is_alpha and (t.tag_ in ("JJS", "RBS") or t.ent_type_ == "ORDINAL") and tokenize(t.text))
+
+
 _WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kinds?|types?|sorts?|forms?)\s+of\s+(\w+)|\b(?:what|which)\s+(\w+)", re.I)
 
 

@@ -140,11 +140,12 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
                  about: str = "") -> str:
     """Why the best units do not answer q ("" when they may): a name or number of the question that
     the corpus never mentions (see `dotted`) while the passage holds most of the question's other
-    words (a paraphrase changes most words: "Washington" may stand for "the U.S."),
-    an attribute asked for ("the budget of X") that the corpus never mentions or, with partial
-    support, the passage does not, a relation the question asks about ("founded", "invest") that the
-    passage does not state (see unsaid), no entity of the type the question asks for among the best
-    TYPE_WITHIN units, or a very long question (keyword soup) whose words the best unit barely holds.
+    words (a paraphrase changes most words: "Washington" may stand for "the U.S."), an attribute
+    asked for ("the budget of X") that the corpus never mentions or, with partial support, the
+    passage does not, a relation the question asks about ("founded", "invest", or a rank: "the first
+    to", see rag.answer.refusal_gap) that the passage does not state (see unsaid), no entity of the
+    type the question asks for among the best TYPE_WITHIN units, or a very long question (keyword
+    soup) whose words the best unit barely holds.
     `unheard`: relation words of q the corpus never uses; `near`: those said in other words; `about`:
     the best unit's sentence about q when its typed entity stands aside (see `aside`; rag.answer.refusal_gap
     then drops that entity from `typed`), where a "who" question's common-noun answer must stand."""

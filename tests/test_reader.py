@@ -306,3 +306,17 @@ def test_the_threshold_budget_counts_the_questions_the_rules_refuse():
     # without rule refusals the lowest answerable question may go
     threshold, answered, _ = choose_threshold([(a, x, False) for a, x, _ in scores])
     assert 0.1 < threshold < 0.2 and answered == 0.95
+
+
+def test_a_rank_the_passage_never_states_is_refused_like_a_relation():
+    from dataclasses import replace
+
+    from rag.question import rank_words
+    from rag.reader import evidence_gap
+    assert rank_words("Which firm was the first to open a plant in Ohio?") == {"first"}
+    assert rank_words("Which is the largest robot maker?") == {"largest"} and not rank_words("Who founded Acme?")
+    q = analyse("Which firm was the first to open a plant in Ohio?")
+    s = "Acme Robotics, a robot firm, opened a plant in Ohio."
+    asked = replace(q, relation=q.relation | {"first"})  # as rag.answer.refusal_gap does when the passage lacks it
+    assert "first" in evidence_gap(asked, s, [(0, 13)], [], strong=True, passage=s, unheard={"first"})
+    assert evidence_gap(q, s, [(0, 13)], [], strong=True, passage=s) == ""
