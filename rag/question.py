@@ -82,9 +82,15 @@ def _modifier(question: str, end: int) -> bool:
     return bool(nxt) and nxt[0] in ("NOUN", "PROPN")
 
 
+# markup pasted into a question ("<script>alert(1)</script>", "<b>"): text for a browser, not words asked about
+_MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|</?[A-Za-z][^<>]{0,200}>", re.I | re.S)
+
+
 def analyse(question: str) -> Question:
     """The question's type and terms; content words by their part of speech, so "which", "did" or
-    "how many" never count as words the evidence must hold."""
+    "how many" never count as words the evidence must hold. Markup is blanked out first (same offsets)."""
+    plain = _MARKUP.sub(lambda m: " " * len(m.group()), question)
+    question = plain if plain.strip() else question
     tagged = tag([question])[0]
     terms, specific, nouns = set(), set(), set()
     for s, e, pos in tagged.tokens:
