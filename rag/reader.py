@@ -130,6 +130,13 @@ def aside(q: Question, sentences: list[str], at: int, weight=None) -> str:
     return sentences[int(np.argmax(shares))] if max(shares) - shares[own] >= ASIDE else ""
 
 
+def as_written(q: Question, stems) -> list[str]:
+    """The words of q, as the user wrote them, whose stems are among `stems` ("capital", "Peru" for capit, peru)."""
+    stems = set(stems)
+    words = [re.sub(r"['’]s$", "", w).strip(".'’-") for w in re.findall(r"[\w'’.-]+", q.text)]
+    return [w for w in dict.fromkeys(words) if set(tokenize(w)) & stems] or sorted(stems)
+
+
 def is_question(q: Question) -> bool:
     """A question (ends in "?" or opens with a wh-word), not a claim to check."""
     return bool(re.search(r"\?\s*$|^\W*(?:who|whom|whose|what|which|when|where|why|how)\b", q.text, re.I))
@@ -155,7 +162,7 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     asks = is_question(q)
     names = {t for w in unknown for t in tokenize(w)}
     if unknown and (asks or not strong) and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
-        return f"the documents never mention {', '.join(sorted(unknown)[:3])}"
+        return f"the documents never mention {', '.join(as_written(q, unknown)[:3])}"
     word, asked = attribute(q)  # no text states "the budget of X" if none speaks of a budget
     if asked and (asked in unknown or not strong and asked not in tokenize(f"{passage}\n{best_text}")):
         return f"the passage that comes closest does not mention the {word}"
