@@ -32,12 +32,16 @@ def needs_context(question: str) -> bool:
 
 def _references(question: str) -> list[re.Match]:
     """The pronouns and demonstratives that may stand for something said before: not a "that" that
-    opens a clause ("Who declared that data is the new oil?", spaCy's SCONJ)."""
+    opens a clause ("Who declared that data is the new oil?", spaCy's SCONJ), nor a possessive after a
+    noun or name of the question itself ("How does the plan fund *its* labs?": the plan's)."""
     found = list(_PRONOUN.finditer(question))
-    if any(m.group(1).lower() == "that" for m in found):
-        clause = {start for start, _end, pos in tag([question])[0].tokens if pos == "SCONJ"}
-        found = [m for m in found if not (m.group(1).lower() == "that" and m.start(1) in clause)]
-    return found
+    if not found:
+        return found
+    tokens = tag([question])[0].tokens
+    clause = {start for start, _end, pos in tokens if pos == "SCONJ"}
+    nouns = [end for _start, end, pos in tokens if pos in ("NOUN", "PROPN")]
+    return [m for m in found if not (m.group(1).lower() == "that" and m.start(1) in clause)
+            and not (m.group(1).lower() in _POSSESSIVE and any(end <= m.start(1) for end in nouns))]
 
 
 _NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z0-9][\w\u2019'.-]*)*")
@@ -83,7 +87,8 @@ def _rewrite(question: str, m, pick: str) -> str:
     word = m.group(1).lower()
     if word in ("this", "that", "these", "those") and re.match(r"\s+[a-z]", question[m.end():m.end() + 20]):
         return f"{question} ({pick})"  # "that plan": keep the noun, name what it is
-    return question[:m.start()] + (f"{pick}'s" if word in _POSSESSIVE else pick) + question[m.end():]
+    owner = (f"{pick}'" if pick.endswith("s") else f"{pick}'s") if word in _POSSESSIVE else pick
+    return question[:m.start()] + owner + question[m.end():]
 
 
 def standalone(question: str, history) -> str:

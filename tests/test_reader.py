@@ -278,13 +278,13 @@ def test_a_name_the_corpus_never_uses_refuses_only_a_question_in_the_passages_wo
     from rag.reader import evidence_gap
     s = "The government said the Ohio plant will open soon."
     q = analyse("What did Ruritania's government say about the Ohio plant?")
-    assert "ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=False, passage=s)
+    assert "never mention Ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=False, passage=s)
     # a paraphrase changes most words: its unknown name may be another name for one the passage uses
     q2 = analyse("Which robot maker was nearly ruined when Ruritania blocked chip sales to it?")
     s2 = "The export ban on semiconductors brought Acme to its knees."
     assert evidence_gap(q2, s2, [(42, 46)], ["ruritania"], strong=False, passage=s2) == ""
     # ... however strong the support: a question in the passage's words about a name it never uses
-    assert "ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=True, passage=s)
+    assert "never mention Ruritania" in evidence_gap(q, s, [None], ["ruritania"], strong=True, passage=s)
     # a claim to check may spell a name otherwise than its evidence: with strong support it is not refused
     claim = analyse("Ruritania's government said the Ohio plant will open soon.")
     assert evidence_gap(claim, s, [None], ["ruritania"], strong=True, passage=s) == ""
@@ -320,3 +320,19 @@ def test_a_rank_the_passage_never_states_is_refused_like_a_relation():
     asked = replace(q, relation=q.relation | {"first"})  # as rag.answer.refusal_gap does when the passage lacks it
     assert "first" in evidence_gap(asked, s, [(0, 13)], [], strong=True, passage=s, unheard={"first"})
     assert evidence_gap(q, s, [(0, 13)], [], strong=True, passage=s) == ""
+
+
+def test_markup_pasted_into_a_question_is_not_asked_about():
+    q = analyse("<script>alert(1)</script> Who lays eggs in a <b>bee</b> colony?")
+    assert q.kind == "person" and not {"script", "alert", "b"} & (q.terms | q.specific)
+    assert {"egg", "bee", "coloni"} <= q.terms
+
+
+def test_a_possessive_after_the_questions_own_noun_is_no_reference():
+    assert not needs_context("How does the plan fund its labs?")
+    assert not needs_context("What has the Acme Plan aimed to turn Ruritania into at its core?")
+    assert needs_context("What is its population?")  # nothing before it: the previous turn's subject
+    prev = ("Which islands did the survey map?", "The survey mapped the Faroes in 2019.")
+    isles = ("What did the survey map?", "It mapped the Isles.")
+    assert standalone("What is its population?", [isles]) == "What is the Isles' population?"  # not "Isles's"
+    assert standalone("How does the plan fund its labs?", [prev]) == "How does the plan fund its labs?"
