@@ -58,12 +58,20 @@ def _in_name(text: str, tagged: Tagged, start: int) -> bool:
     return bool(prev) and prev[-1][2] == "PROPN" and prev[-1][1] == start - 1 and text[start - 1] == " "
 
 
+# how often something happens answers "when" ("twice a month", "every year", "three times a day")
+_FREQUENCY = re.compile(r"\b(?:once|twice|thrice|(?:\w+|\d+) times|every(?: other)?|each)\s+(?:an?\s+|per\s+)?"
+                        r"(?:day|week|fortnight|month|quarter|year|decade|century|season|spring|summer|autumn|winter)s?\b",
+                        re.I)
+
+
 def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     """Entities of the expected type that the question does not name, nearest after its words first."""
     if not q.labels:
         return []
     ents = [(s, e) for s, e, label in tagged.entities if _fits(q, label, text[s:e]) and novel(q, text[s:e])
             and not (label in _NUMERIC and _in_name(text, tagged, s))]
+    if q.kind == "date":  # "When do spring tides happen?" -> "twice a month" (the tagger knows no frequency)
+        ents += [m.span() for m in _FREQUENCY.finditer(text) if not any(a < m.end() and m.start() < b for a, b in ents)]
     anchors = _anchors(q, text, tagged)
     return sorted(ents, key=lambda se: (_after(anchors, *se, q.subject), se[0]))
 

@@ -42,6 +42,9 @@ def test_content_and_specific_words_leave_out_question_words():
     ("How many priority sectors did the plan highlight?", "In particular, the plan highlighted 10 priority sectors.",
      "10 priority sectors"),
     ("When was Rome founded?", "Rome was founded in 753 BC according to legend.", "753 BC"),
+    # how often answers "when" ("twice a month" is no entity to the tagger)
+    ("When do spring tides happen?", "Spring tides happen twice a month, when the Sun and the Moon line up.",
+     "twice a month"),
     ("Which companies are national champions in AI?",
      "These new national champions include Baidu, Alibaba, Tencent, and iFlytek.", "Baidu, Alibaba, Tencent, and iFlytek"),
     ("And the third?", "The third is advanced technology, or disruptive technology.",
