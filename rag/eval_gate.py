@@ -27,13 +27,10 @@ def compare(report: dict, base: dict | None) -> dict:
             now = report["metrics"].get(name)
             if was is None or now is None:
                 continue
-            if name.startswith("latency/"):
-                limit, worse = LATENCY_FACTOR * was + LATENCY_SLACK_MS, now > LATENCY_FACTOR * was + LATENCY_SLACK_MS
-            elif name.endswith(LOWER_IS_BETTER):
-                limit, worse = was + TOLERANCE, now > was + TOLERANCE
-            else:
-                limit, worse = was - TOLERANCE, now < was - TOLERANCE
-            if worse:
+            rises = name.startswith("latency/") or name.endswith(LOWER_IS_BETTER)  # lower is better
+            limit = (LATENCY_FACTOR * was + LATENCY_SLACK_MS if name.startswith("latency/")
+                     else was + TOLERANCE if rises else was - TOLERANCE)
+            if (now > limit) if rises else (now < limit):
                 failures.append({"metric": name, "baseline": was, "now": now, "limit": round(limit, 4)})
         for qid, now in report["questions"].items():
             was = base["questions"].get(qid)
