@@ -99,7 +99,7 @@ def unsaid(q: Question, best_text: str, passage: str, unheard: set[str], near: s
     said = set(tokenize(f"{passage}\n{best_text}"))
     lacking = sorted(w for w in q.relation if w in unheard and w not in near)
     asked = {t for w in q.relation for t in tokenize(w)}
-    return lacking if lacking and not (q.terms - {q.wh} - asked - said - LIGHT_VERBS - _QUANTIFIERS) else []
+    return lacking if lacking and not (asked_words(q) - asked - said) else []
 
 
 def dotted(question: str, text: str) -> set[str]:
@@ -109,10 +109,14 @@ def dotted(question: str, text: str) -> set[str]:
             if re.search(r"\b" + r"\.".join(a) + r"\.", text) for t in tokenize(a)}
 
 
+def asked_words(q: Question) -> set[str]:
+    """q's content words that say what it asks about: not its wh-noun, light verbs or quantifiers."""
+    return set(q.terms - {q.wh} - LIGHT_VERBS - _QUANTIFIERS)
+
+
 def said_share(q: Question, text: str, leave=frozenset()) -> float:
-    """The share of q's content words (less its wh-noun, light verbs, quantifiers and `leave`) that
-    `text` holds; 1.0 when none is left."""
-    rest = q.terms - {q.wh} - LIGHT_VERBS - _QUANTIFIERS - set(leave)
+    """The share of q's content words (asked_words, less `leave`) that `text` holds; 1.0 when none is left."""
+    rest = asked_words(q) - set(leave)
     return len(rest & set(tokenize(text))) / len(rest) if rest else 1.0
 
 
@@ -123,7 +127,7 @@ def aside(q: Question, sentences: list[str], at: int, weight=None) -> str:
     does not date the session."""
     if len(sentences) < 2:
         return ""
-    words = q.terms - {q.wh} - LIGHT_VERBS - _QUANTIFIERS
+    words = asked_words(q)
     shares = [query_overlap(words, s, weight) for s in sentences]
     ends = np.cumsum([len(s) for s in sentences])
     own = min(int(np.searchsorted(ends, at, side="right")), len(sentences) - 1)
