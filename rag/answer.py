@@ -33,7 +33,8 @@ from .types import Answer, Hit
 # organisation when no such entity (one the question does not name itself) stands in the best units
 # (in a two-sentence unit, in the sentence about the question's words), a question whose relation
 # ("Who *founded* X?", "the *budget* of X"; "Which X was the *first* to ...?" when its passage lacks the
-# rank) the corpus never states while its passage holds its other words, and a very long question whose words the answer barely holds.
+# rank) the corpus never states while its passage holds its other words, and a very long question whose
+# words the answer barely holds.
 # Re-run the script after changing scoring or the corpus; Settings.refusal_threshold holds the value.
 
 # Stage one ranks every candidate unit by its pooled (late-chunked) cosine and its idf-weighted
