@@ -21,7 +21,7 @@ def add_document(rag, path, name: str | None = None, replace: bool = False) -> s
 
 def store_document(rag, path, name: str | None = None, replace: bool = False) -> tuple[str, bool, str]:
     """`add_document`, returning (the name it is stored under, whether it was added, the status line)."""
-    from .load import LoadError, parse_bytes
+    from .parse import LoadError, parse_bytes
 
     src = Path(path)
     name = safe_upload_name(name or src.name)

@@ -10,7 +10,8 @@ import pytest
 
 from rag.errors import RagError
 from rag.filters import allowed_chunks, metadata, parse
-from rag.load import load_file, parse_bytes
+from rag.load import load_file
+from rag.parse import parse_bytes
 from rag.pipeline import Rag
 
 QUERY = "glacier ice melting rivers"

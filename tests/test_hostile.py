@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from pdfgen import make_pdf
 from rag.chunk import MAX_SENTENCE_CHARS, chunk_document, load_tokenizer, split_sentences
 from rag.embed import model_dir
-from rag.load import LoadError, load_corpus, parse_bytes
+from rag.load import load_corpus
+from rag.parse import LoadError, parse_bytes
 from rag.types import Document
 
 ROOT = Path(__file__).parents[1]

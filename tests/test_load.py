@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from pdfgen import make_pdf
-from rag.load import LoadError, load_corpus, parse_bytes
+from rag.load import load_corpus
+from rag.parse import LoadError, parse_bytes
 
 
 def test_bundled_article_has_metadata_and_no_site_furniture():

@@ -189,7 +189,7 @@ def test_text_and_pdf_over_the_character_cap_are_skipped(tmp_path):
 def test_pdf_extraction_stops_at_the_cap(monkeypatch):
     from pypdf import PageObject
 
-    from rag.load import LoadError, parse_bytes
+    from rag.parse import LoadError, parse_bytes
 
     calls = []
     real = PageObject.extract_text
