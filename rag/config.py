@@ -47,8 +47,8 @@ class Settings:
     bm25_weight: float = 2.0
     dedup_threshold: float = 0.95  # cosine above which two passages count as duplicates
     merge_adjacent: bool = True  # retrieved chunks that touch are returned as one passage
-    # Refusal: below this best-sentence cosine the corpus is taken not to answer.
-    # Calibrated in rag/answer.py (see REFUSAL_NOTE there).
+    # Refusal: below this best unit's reader score the corpus is taken not to answer.
+    # `python -m rag.calibrate` picks it (see "How REFUSAL works" in rag/answer.py).
     refusal_threshold: float = 0.458
     max_answer_sentences: int = 3
     flat_threshold: int = 200_000  # above this many vectors use HNSW instead of exact search
