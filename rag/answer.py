@@ -14,6 +14,7 @@ import numpy as np
 from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
 from .entities import tag
+from .lead import LEAD_COST, lead
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase
@@ -156,12 +157,20 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     # the expected answer type orders the units; the refusal threshold sees the score without it
     said = " ".join(said.split())
     repeated = np.array([e is None and bool(said) and " ".join(t.split()) in said for e, t in zip(typed, texts)])
+    # a unit without the expected entity may continue a sentence that holds it ("Xi declared in that same
+    # speech, ..."): that sentence stands in for it, with the unit's score, and the unit is cited after it
+    spans = [units[i] for i in top]
+    leads = [lead(index, q, spans[j][0], texts[j]) if q.labels and typed[j] is None else None for j in range(len(top))]
+    for j, found in enumerate(leads):
+        if found is not None:
+            spans[j], typed[j], tags[j], texts[j] = (found[0], found[0]), found[1], found[2], found[3]
+    led = np.array([found is not None for found in leads])
     order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])
-                         - REPEAT_COST * repeated), kind="stable")
+                         - REPEAT_COST * repeated - LEAD_COST * led), kind="stable")
     parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
              for i, a in zip(top, alone)]
-    return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j])
-               for j in order]
+    return q, [(*spans[j], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j],
+                units[top[j]] if leads[j] is not None else None) for j in order]
 
 
 def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) -> str:
@@ -236,7 +245,7 @@ def choose(q, scored: list, max_sentences: int, idf) -> list:
     unit alone (dev citation precision 0.724 -> 0.759, answer contains unchanged)."""
     best = scored[0]
     if best[5] is not None:  # the entity of the expected type stands in the best unit: it answers alone
-        return [best]
+        return [best, *_continued(best)]
     chosen, used = [best], set(range(best[0], best[1] + 1))
     asks = reader.is_question(q)
     for item in scored[1:]:
@@ -252,6 +261,12 @@ def choose(q, scored: list, max_sentences: int, idf) -> list:
             chosen.append(item)
             used |= rows
     return chosen
+
+
+def _continued(item) -> list:
+    """The unit a sentence found by `rag.lead.lead` stands in for, as an item to cite after it ([] if none)."""
+    unit = item[9] if len(item) > 9 else None
+    return [] if unit is None else [(*unit, *item[2:5], None, None, "", item[8], None)]
 
 
 def adds(q, text: str, best: str, idf) -> float:

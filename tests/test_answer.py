@@ -57,3 +57,11 @@ def test_a_unit_holding_the_expected_entity_answers_alone():
     units = [best, unit(1, 0.79, REPEAT), unit(2, 0.78, MORE)]
     assert choose(q, units, 3, idf) == [best]
     assert len(choose(q, [unit(0, 0.80, BEST), *units[1:]], 3, idf)) == 2  # untyped: MORE adds "crosses"
+
+
+def test_a_sentence_standing_in_for_the_unit_it_continues_is_cited_before_that_unit():
+    q = analyse("When did the mayor say the bridge would be free?")
+    dated = (*unit(0, 0.80, "The council met in March 2019.")[:5], (16, 26), None,
+             "The council met in March 2019.", {}, (5, 5))  # rag.lead found it for the unit at row 5
+    chosen = choose(q, [dated, unit(1, 0.79, MORE)], 3, idf)
+    assert [c[:2] for c in chosen] == [(0, 0), (5, 5)]

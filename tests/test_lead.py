@@ -1,0 +1,54 @@
+"""The sentence a matching sentence continues (rag.lead), on a document written here."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from rag.lead import context, lead
+from rag.question import analyse
+
+SENTENCES = [
+    "The council met at the town hall in March 2019.",  # 0
+    "At the meeting, Mayor Lind said:",  # 1
+    "We will build a bridge over the river.",  # 2: a quotation the colon introduces
+    "It will carry trams and bicycles.",  # 3
+    "Traffic has grown in the old town.",  # 4
+    "The mayor added in that same address that the bridge would be free.",  # 5: refers back
+    "The ferry stopped running in 2015.",  # 6
+    "The bridge will be painted red.",  # 7: a new paragraph that refers back to nothing
+]
+PARAGRAPHS = [[0, 1], [2, 3], [4, 5], [6], [7]]
+
+
+def document():
+    """A fake index: one document, its sentence rows (doc_id, start, end)."""
+    text, rows = "", []
+    for para in PARAGRAPHS:
+        text += "\n\n" if text else ""
+        for n, row in enumerate(para):
+            text += " " if n else ""
+            rows.append(("d", len(text), len(text) + len(SENTENCES[row])))
+            text += SENTENCES[row]
+    return SimpleNamespace(sentences=rows, documents={"d": SimpleNamespace(text=text)})
+
+
+def test_a_quotation_continues_the_sentence_that_introduces_it():
+    index = document()
+    assert context(index, 3, SENTENCES[3]) == [2, 1, 0]
+    found = lead(index, analyse("When did the mayor say the bridge would carry trams?"), 3, SENTENCES[3])
+    assert found is not None and found[0] == 0 and found[3][found[1][0]:found[1][1]] == "March 2019"
+
+
+def test_a_back_reference_reaches_over_one_paragraph_to_what_it_names():
+    index = document()
+    assert context(index, 5, SENTENCES[5])[:2] == [4, 3]
+    found = lead(index, analyse("When did the mayor say the bridge would be free?"), 5, SENTENCES[5])
+    assert found is not None and found[0] == 0  # over the quotation, to the sentence that introduced it
+
+
+def test_a_sentence_that_refers_back_to_nothing_has_no_lead():
+    index = document()
+    assert context(index, 7, SENTENCES[7]) == []
+    # the date in the paragraph before does not date the painting: the question stays unanswered
+    assert lead(index, analyse("When will the bridge be painted red?"), 7, SENTENCES[7]) is None
+    assert context(index, 4, SENTENCES[4]) == []  # a paragraph's first sentence after a quotation
