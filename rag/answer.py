@@ -14,7 +14,7 @@ import numpy as np
 from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
 from .entities import tag
-from .lead import LEAD_COST, lead
+from .lead import LEAD_COST, bridge, lead
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase
@@ -169,8 +169,13 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
                          - REPEAT_COST * repeated - LEAD_COST * led), kind="stable")
     parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
              for i, a in zip(top, alone)]
-    return q, [(*spans[j], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j],
-                units[top[j]] if leads[j] is not None else None) for j in order]
+    out = [(*spans[j], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j],
+            units[top[j]] if leads[j] is not None else None) for j in order]
+    found = bridge(index, q, out)
+    if found is not None:  # it answers for the best unit, with its score, and is cited before it
+        b, best = found[0], out[0]
+        out = [(*b[:3], best[3], best[4], *b[5:8], best[8], best[:2]), *out[1:]]
+    return q, out
 
 
 def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) -> str:

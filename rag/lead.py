@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 
 from .entities import tag
+from .lexical import tokenize
 from .phrase import typed_phrase
+from .reader import asked_words
 
 LEAD_COST = 0.05  # a unit answered by the sentence it continues ranks below one that holds the answer itself
 MAX_BACK = 12  # sentences looked back over at most
@@ -75,4 +77,40 @@ def lead(index, q, first: int, text: str):
         span = typed_phrase(q, sentence, tagged)
         if span is not None:
             return row, span, tagged, sentence
+    return None
+
+
+def subject(text: str) -> str:
+    """The subject of `text`'s main verb as written ("Made in China 2025" in "Made in China 2025 was
+    inspired by ..."), when it holds a name; else ""."""
+    from .entities import nlp
+
+    for token in nlp()(text):
+        if token.dep_ in _SUBJECTS and token.head.dep_ == "ROOT":
+            words = token.doc[token.left_edge.i:token.right_edge.i + 1]
+            return words.text if any(t.pos_ == "PROPN" for t in words) else ""
+    return ""
+
+
+_SUBJECTS = {"nsubj", "nsubjpass", "csubj", "csubjpass"}
+
+
+def bridge(index, q, scored: list):
+    """A ranked unit that answers q for the best one, which names what q only describes: "In what year was
+    the strategy modelled on X launched?" matches "Made in China 2025 was inspired by X.", which names no
+    year; "Since its launch in 2015, this initiative ..." does, about the same subject. The unit must hold
+    an entity of q's expected type, one of q's words the best unit lacks, and the best unit's subject (in
+    it or the sentence before it), a name that q does not use. Returns (unit, index in `scored`) or None."""
+    best = scored[0]
+    name = subject(best[7]) if q.labels and best[5] is None else ""
+    if not name or set(tokenize(name)) & q.terms:
+        return None
+    lacking = asked_words(q) - set(tokenize(best[7])) - q.specific
+    doc_id = index.sentences[best[0]][0]
+    for n, item in enumerate(scored[1:], start=1):
+        if item[5] is None or index.sentences[item[0]][0] != doc_id or not set(tokenize(item[7])) & lacking:
+            continue
+        before = _text(index, item[0] - 1) if item[0] > 0 and index.sentences[item[0] - 1][0] == doc_id else ""
+        if name.lower() in f"{before} {item[7]}".lower():
+            return item, n
     return None

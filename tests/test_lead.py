@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from rag.lead import context, lead
+from rag.entities import tag
+from rag.lead import bridge, context, lead
+from rag.phrase import typed_phrase
 from rag.question import analyse
 
 SENTENCES = [
@@ -52,3 +54,26 @@ def test_a_sentence_that_refers_back_to_nothing_has_no_lead():
     # the date in the paragraph before does not date the painting: the question stays unanswered
     assert lead(index, analyse("When will the bridge be painted red?"), 7, SENTENCES[7]) is None
     assert context(index, 4, SENTENCES[4]) == []  # a paragraph's first sentence after a quotation
+
+
+def test_a_unit_about_the_subject_the_best_one_names_answers_for_it():
+    said = ["People still talk about the Avon Plan.", "Since its launch in 2012, it has drawn visitors.",
+            "The Avon Plan drew on a study of Dutch dikes."]
+    text = " ".join(said)
+    starts = [text.index(s) for s in said]
+    index = SimpleNamespace(sentences=[("d", s, s + len(t)) for s, t in zip(starts, said)],
+                            documents={"d": SimpleNamespace(text=text)})
+
+    def ranked(question):
+        q = analyse(question)
+        typed = [typed_phrase(q, t, tag([t])[0]) for t in said]
+        return q, [(2, 2, None, 0.8, None, typed[2], None, said[2], {}, None),
+                   (1, 1, None, 0.5, None, typed[1], None, said[1], {}, None)]
+
+    q, scored = ranked("In what year was the scheme modelled on Dutch dikes launched?")
+    found = bridge(index, q, scored)
+    assert found is not None and found[0][7] == said[1]  # the year of the launch of what the best one names
+    q, scored = ranked("In what year was the Avon Plan launched?")  # the question names the subject itself
+    assert bridge(index, q, scored) is None
+    q, scored = ranked("In what year was the scheme modelled on Dutch dikes completed?")
+    assert bridge(index, q, scored) is None  # no unit says anything of a completion
