@@ -14,7 +14,7 @@ import numpy as np
 from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
 from .entities import tag
-from .lead import LEAD_COST, bridge, lead
+from .lead import bridge, lead
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase
@@ -32,7 +32,8 @@ from .types import Answer, Hit
 # `rag.reader.evidence_gap` refuses besides: a question naming what the corpus never names while its
 # passage holds most of its other words, a question asking for a person, date, number, place or
 # organisation when no such entity (one the question does not name itself) stands in the best units
-# (in a two-sentence unit, in the sentence about the question's words), a question whose relation
+# (in a two-sentence unit, in the sentence about the question's words; or in the sentence the best unit
+# continues, or a unit about the subject it names, see rag.lead), a question whose relation
 # ("Who *founded* X?", "the *budget* of X"; "Which X was the *first* to ...?" when its passage lacks the
 # rank) the corpus never states while its passage holds its other words, and a very long question whose
 # words the answer barely holds.
@@ -157,16 +158,17 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     # the expected answer type orders the units; the refusal threshold sees the score without it
     said = " ".join(said.split())
     repeated = np.array([e is None and bool(said) and " ".join(t.split()) in said for e, t in zip(typed, texts)])
-    # a unit without the expected entity may continue a sentence that holds it ("Xi declared in that same
-    # speech, ..."): that sentence stands in for it, with the unit's score, and the unit is cited after it
+    # a unit without the expected entity may continue a sentence that holds it ("She added in that same
+    # address, ..."): that sentence stands in for it, with the unit's score, and the unit is cited after it
+    # (no cost for the step: 0.0 and 0.05 measured the same on dev, 0.09 loses one; a cost lets another
+    # typed sentence that merely shares the quotation's words outrank the one that introduced it)
     spans = [units[i] for i in top]
     leads = [lead(index, q, spans[j][0], texts[j]) if q.labels and typed[j] is None else None for j in range(len(top))]
     for j, found in enumerate(leads):
         if found is not None:
             spans[j], typed[j], tags[j], texts[j] = (found[0], found[0]), found[1], found[2], found[3]
-    led = np.array([found is not None for found in leads])
     order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])
-                         - REPEAT_COST * repeated - LEAD_COST * led), kind="stable")
+                         - REPEAT_COST * repeated), kind="stable")
     parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
              for i, a in zip(top, alone)]
     out = [(*spans[j], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j],

@@ -1,13 +1,15 @@
-"""The text a sentence continues: where a question's answer stands when the sentence that matches it
-refers back to something said before.
+"""Where a question's answer stands when the sentence that matches it does not hold it: in the
+sentence it continues, or in another sentence about the subject it names.
 
 An article names an event and its date in one sentence and quotes what was said there in the next
-paragraph ("Xi's work report in October 2017 ... In his remarks, Xi highlighted:" then the quote),
-or returns to it later ("Xi declared in that same speech, ..."). The sentence that matches "When did
-Xi give the speech in which he called for X?" is the quote; the date stands in the sentence it
-continues. `lead` finds that sentence: only through the document's own structure (a paragraph
-opened by a line ending in a colon) or an explicit back-reference ("that same"), never by distance
-alone, so a question whose matching sentence names no date and refers back to nothing stays refused.
+paragraph ("The mayor spoke at the council in March 2019. She said:" then the quote), or returns to
+it later ("She added in that same address, ..."). The sentence that matches "When did the mayor say
+X?" is the quote; the date stands in the sentence it continues. `lead` finds that sentence only
+through the document's own structure (a paragraph opened by a line ending in a colon) or an explicit
+back-reference ("that same"), never by distance alone, so a question whose matching sentence names
+no date and refers back to nothing stays refused. `bridge` answers a question that describes what
+the matching sentence names ("the scheme modelled on Dutch dikes" for "The Avon Plan drew on Dutch
+dikes.") from a sentence about that name that says what the question asks and the other lacks.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from .lexical import tokenize
 from .phrase import typed_phrase
 from .reader import asked_words
 
-LEAD_COST = 0.05  # a unit answered by the sentence it continues ranks below one that holds the answer itself
 MAX_BACK = 12  # sentences looked back over at most
 # a demonstrative naming something said before ("in that same speech", "this same plan")
 _BACK_REFERENCE = re.compile(r"\b(?:that|this|these|those) same\b", re.I)
@@ -37,7 +38,7 @@ def _opens_paragraph(index, row: int) -> bool:
 
 
 def _introduces(index, row: int) -> bool:
-    """Whether the sentence at `row` introduces what follows it (ends in a colon: "In his remarks, Xi highlighted:")."""
+    """Whether the sentence at `row` introduces what follows it (ends in a colon: "She said:")."""
     return _text(index, row).rstrip().rstrip("\"'”’").endswith(":")
 
 
@@ -81,8 +82,8 @@ def lead(index, q, first: int, text: str):
 
 
 def subject(text: str) -> str:
-    """The subject of `text`'s main verb as written ("Made in China 2025" in "Made in China 2025 was
-    inspired by ..."), when it holds a name; else ""."""
+    """The subject of `text`'s main verb as written ("The Avon Plan" in "The Avon Plan drew on ..."),
+    when it holds a name; else ""."""
     from .entities import nlp
 
     for token in nlp()(text):
@@ -97,8 +98,8 @@ _SUBJECTS = {"nsubj", "nsubjpass", "csubj", "csubjpass"}
 
 def bridge(index, q, scored: list):
     """A ranked unit that answers q for the best one, which names what q only describes: "In what year was
-    the strategy modelled on X launched?" matches "Made in China 2025 was inspired by X.", which names no
-    year; "Since its launch in 2015, this initiative ..." does, about the same subject. The unit must hold
+    the scheme modelled on X launched?" matches "The Avon Plan drew on X.", which names no year; "Since
+    its launch in 2012, the plan ..." does, about the same subject. The unit must hold
     an entity of q's expected type, one of q's words the best unit lacks, and the best unit's subject (in
     it or the sentence before it), a name that q does not use. Returns (unit, index in `scored`) or None."""
     best = scored[0]
