@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag import reader
-from rag.answer import adds, choose
+from rag.answer import adds, analysed, choose
 from rag.question import analyse
 
 BEST = "The council approved the bridge in 2019."
@@ -57,3 +57,13 @@ def test_a_unit_holding_the_expected_entity_answers_alone():
     units = [best, unit(1, 0.79, REPEAT), unit(2, 0.78, MORE)]
     assert choose(q, units, 3, idf) == [best]
     assert len(choose(q, [unit(0, 0.80, BEST), *units[1:]], 3, idf)) == 2  # untyped: MORE adds "crosses"
+
+
+def test_a_claim_asks_for_no_answer_type_but_a_question_or_request_does():
+    # "when" and "where" in a statement join clauses: no date or place need stand in its evidence
+    assert analysed("Bridges rust faster when the river carries salt.").kind == "thing"
+    assert analysed("Floods are worse where the banks were paved.").kind == "thing"
+    assert analysed("When did the bridge open?").kind == "date"
+    assert analysed("The bridge opened when?").kind == "date"
+    assert analysed("Tell me when the bridge opened.").kind == "date"  # a request, opening with a verb
+    assert analysed("Please tell me where the bridge stands.").kind == "place"
