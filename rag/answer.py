@@ -152,14 +152,17 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
         return q, []
     top = np.argsort(-(sentence_score(cos, overlap, W_COSINE) + fixed), kind="stable")[:reader.RESCORE]
     texts = [span_text(index, *units[i]) for i in top]
-    final, typed, tags, alone = reader.rescore(q, texts, cos[top], overlap[top], fixed[top], qv, embedder)
+    # a claim cites up to max_sentences sentences: a pair spends two on one place (reader.CLAIM_PAIR_COST)
+    fixed = fixed[top] - (0.0 if reader.is_question(q) else reader.CLAIM_PAIR_COST) * np.array(
+        [units[i][0] != units[i][1] for i in top])
+    final, typed, tags, alone = reader.rescore(q, texts, cos[top], overlap[top], fixed, qv, embedder)
     # the expected answer type orders the units; the refusal threshold sees the score without it
     said = " ".join(said.split())
     repeated = np.array([e is None and bool(said) and " ".join(t.split()) in said for e, t in zip(typed, texts)])
     order = np.argsort(-(final + reader.TYPE_BONUS * np.array([e is not None for e in typed])
                          - REPEAT_COST * repeated), kind="stable")
-    parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(fixed[i])}
-             for i, a in zip(top, alone)]
+    parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(f)}
+             for i, a, f in zip(top, alone, fixed)]
     return q, [(*units[top[j]], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j])
                for j in order]
 

@@ -67,3 +67,16 @@ def test_a_claim_asks_for_no_answer_type_but_a_question_or_request_does():
     assert analysed("The bridge opened when?").kind == "date"
     assert analysed("Tell me when the bridge opened.").kind == "date"  # a request, opening with a verb
     assert analysed("Please tell me where the bridge stands.").kind == "place"
+
+
+def test_a_claims_two_sentence_units_pay_the_claim_pair_cost(tiny_rag):
+    from rag.answer import ranked
+
+    qv = tiny_rag.embedder.embed_query("When was Rome founded?")
+    hits = tiny_rag.retrieve(tiny_rag.index, "When was Rome founded?", query_vector=qv)
+    fixed = [{(u[0], u[1]): u[8]["fixed"] for u in ranked(tiny_rag.index, hits, text, qv, tiny_rag.embedder)[1]}
+             for text in ("When was Rome founded?", "Rome was founded in 753 BC.")]  # same hits: same prior
+    both = fixed[0].keys() & fixed[1].keys()
+    assert any(f != l for f, l in both)  # pairs rank among the best either way
+    for f, l in both:  # only the claim's pairs are charged: a claim cites single statements first
+        assert abs(fixed[0][f, l] - fixed[1][f, l] - (reader.CLAIM_PAIR_COST if f != l else 0.0)) < 1e-6
