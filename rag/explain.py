@@ -10,9 +10,8 @@ is the one `rag ask` gives; explaining never changes it.
 
 from __future__ import annotations
 
-from .answer import previous_answer, ranked, refusal_gap
+from .answer import analysed, previous_answer, ranked, refusal_gap
 from .gold import contains, evidence
-from .question import analyse
 
 STAGES = ("coverage", "retrieval", "ranking", "reader", "refusal", "none")
 COMMON_SHARE = 0.5  # a word in more than half of the chunks is too common to tell passages apart
@@ -30,7 +29,7 @@ def explain(rag, question: str, history=(), gold=None, k: int | None = None, mod
     k, mode = k or s.top_k, mode or s.mode
     answer = rag.ask(question, history, k, mode)
     standalone = answer.standalone_question or answer.question
-    q = analyse(standalone)
+    q = analysed(standalone)
     lex, n = index.lexical, max(1, len(index.chunks))
     absent = sorted(t for t in q.terms if not lex.knows(t))
     common = sorted(t for t in q.terms if lex.knows(t) and lex.df(t) > COMMON_SHARE * n)

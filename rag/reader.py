@@ -37,6 +37,10 @@ NEW_WORDS = 0.0
 # is each close statement, for or against it (SciFact dev claims citing a rationale 0.679 -> 0.695, an evidence
 # abstract 0.846 -> 0.852; 0.2 and 0.3 measured within 0.01 of it)
 CLAIM_MARGIN = 0.25
+# a claim's two-sentence unit scores this much lower besides rag.answer.PAIR_COST: citing up to max sentences,
+# a pair spends two on one place where two singles may cite two statements (SciFact dev claims citing a rationale
+# 0.709 -> 0.723, an evidence abstract 0.869 -> 0.883; 0.02 and 0.1 measured within 0.005 of it)
+CLAIM_PAIR_COST = 0.05
 TYPE_WITHIN = 1  # a person/date/number/place/org question needs such an entity in the best unit (after TYPE_BONUS)
 ASIDE = 0.2  # ... not in a sentence of that unit holding this share (idf-weighted) of its words less than another one
 LONG_QUESTION, MIN_COVERAGE = 300, 0.34  # a very long question needs this share of its words in the answer

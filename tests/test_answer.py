@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag import reader
-from rag.answer import adds, choose
+from rag.answer import adds, analysed, choose
 from rag.question import analyse
 
 BEST = "The council approved the bridge in 2019."
@@ -65,3 +65,26 @@ def test_a_sentence_standing_in_for_the_unit_it_continues_is_cited_before_that_u
              "The council met in March 2019.", {}, (5, 5))  # rag.lead found it for the unit at row 5
     chosen = choose(q, [dated, unit(1, 0.79, MORE)], 3, idf)
     assert [c[:2] for c in chosen] == [(0, 0), (5, 5)]
+
+
+def test_a_claim_asks_for_no_answer_type_but_a_question_or_request_does():
+    # "when" and "where" in a statement join clauses: no date or place need stand in its evidence
+    assert analysed("Bridges rust faster when the river carries salt.").kind == "thing"
+    assert analysed("Floods are worse where the banks were paved.").kind == "thing"
+    assert analysed("When did the bridge open?").kind == "date"
+    assert analysed("The bridge opened when?").kind == "date"
+    assert analysed("Tell me when the bridge opened.").kind == "date"  # a request, opening with a verb
+    assert analysed("Please tell me where the bridge stands.").kind == "place"
+
+
+def test_a_claims_two_sentence_units_pay_the_claim_pair_cost(tiny_rag):
+    from rag.answer import ranked
+
+    qv = tiny_rag.embedder.embed_query("When was Rome founded?")
+    hits = tiny_rag.retrieve(tiny_rag.index, "When was Rome founded?", query_vector=qv)
+    fixed = [{(u[0], u[1]): u[8]["fixed"] for u in ranked(tiny_rag.index, hits, text, qv, tiny_rag.embedder)[1]}
+             for text in ("When was Rome founded?", "Rome was founded in 753 BC.")]  # same hits: same prior
+    both = fixed[0].keys() & fixed[1].keys()
+    assert any(f != l for f, l in both)  # pairs rank among the best either way
+    for f, l in both:  # only the claim's pairs are charged: a claim cites single statements first
+        assert abs(fixed[0][f, l] - fixed[1][f, l] - (reader.CLAIM_PAIR_COST if f != l else 0.0)) < 1e-6
