@@ -155,6 +155,21 @@ def rank_words(question: str) -> frozenset[str]:
                      if t.is_alpha and (t.tag_ in ("JJS", "RBS") or t.ent_type_ == "ORDINAL") and tokenize(t.text))
 
 
+@lru_cache(maxsize=4096)
+def clause_words(question: str) -> frozenset[str]:
+    """The stemmed words of the clause that holds a question's wh-word when that clause is not the
+    whole question ("The city planning X works in a field *where China launched which world first*?"):
+    what it asks, while the other clauses say what it is about; empty when the wh-word's clause is the main one."""
+    wh = next((t for t in _parse(question) if t.lower_ in _WH_WORDS), None)
+    verb = wh
+    while verb is not None and verb.pos_ not in ("VERB", "AUX") and verb.head.i != verb.i:
+        verb = verb.head
+    if verb is None or verb.pos_ not in ("VERB", "AUX") or verb.dep_ == "ROOT":
+        return frozenset()
+    return frozenset(w for t in verb.subtree for w in tokenize(t.text))
+
+
+_WH_WORDS = ("what", "which", "who", "whom", "whose", "where", "when", "how")
 _WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kinds?|types?|sorts?|forms?)\s+of\s+(\w+)|\b(?:what|which)\s+(\w+)", re.I)
 
 
