@@ -186,7 +186,7 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
             "slot": float(bool(slot) and any(a == slot.end() for a, _ae in anchors))}
 
 
-def _holds(q: Question, text: str) -> tuple[int, int, int, int]:
+def _holds(q: Question, text: str) -> tuple[int, ...]:
     """How much of the question a piece of text holds, compared in order: the ranks it asks about
     ("the *third* area"), the words of the clause holding its wh-word (clause_words), its own words,
     then also the words a follow-up's rewriting adds in brackets ("What weakness stands in the way of
@@ -196,7 +196,11 @@ def _holds(q: Question, text: str) -> tuple[int, int, int, int]:
     own = set(tokenize(added.group(1))) & words if added else words
     ranks = {t for w in rank_words(q.text) for t in tokenize(w)}
     held = set(tokenize(text))
-    return len(held & ranks), len(held & clause_words(q.text) & words), len(held & own), len(held & words)
+    # "Which plan ...?": a name that ends in the noun asked about ("the New Generation AI Development *Plan*")
+    pairs = zip(re.findall(r"\S+", text), re.findall(r"\S+", text)[1:])
+    named = bool(q.wh) and any(a[:1].isupper() and b[:1].isupper() and tokenize(b) == [q.wh] for a, b in pairs)
+    return (len(held & ranks), len(held & clause_words(q.text) & words), int(named), len(held & own),
+            len(held & words))
 
 
 def _focus(q: Question, text: str) -> tuple[int, int] | None:

@@ -367,3 +367,12 @@ def test_an_unattached_wh_phrase_before_a_verb_without_subject_is_its_subject():
     from rag.question import asks_subject
     assert asks_subject("Which leader before Xi's set out similar objectives in a work report?")
     assert not asks_subject("What did the mayor open in 2019?")
+
+
+def test_a_which_x_question_is_answered_where_a_name_ends_in_x():
+    from rag.phrase import phrase_unit
+    q = analyse("Which bridge, opened in the year of the city's bicentenary, carries the tram line?")
+    first = "The city celebrated its bicentenary in 2031 with a year of events and bridge openings."
+    named = "In particular, the Harbour Gate Bridge, opened that spring, carries the new tram."
+    assert phrase_unit(q, [first, named]) == 1
+    assert phrase_unit(q, [first, "In particular, the new bridge, opened that spring, carries the tram."]) == 0
