@@ -176,7 +176,7 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
     starts = [ts for ts, _te, _p in tagged.tokens]
     gaps = [bisect_left(starts, s) - bisect_left(starts, ae) for _as, ae in anchors if ae <= s]
     slot = _PART_OF.search(q.text) and _SLOT.match(text, e)  # "what part of X": "the medium-high end of X"
-    return {"wh": float(bool(q.wh) and q.wh in tokenize(text[s:e])),
+    return {"wh": float(bool(q.wh) and any(_same_noun([w], q.wh) for w in tokenize(text[s:e]))),
             "quoted": float(any(qs <= s and e <= qe for qs, qe in quoted)),
             "name": float(any(p == "PROPN" for ts, _te, p in tagged.tokens if s <= ts < e)),
             "near": 1.0 / (1 + min(gaps)) if gaps else 0.0,
@@ -198,9 +198,15 @@ def _holds(q: Question, text: str) -> tuple[int, ...]:
     held = set(tokenize(text))
     # "Which plan ...?": a name that ends in the noun asked about ("the New Generation AI Development *Plan*")
     pairs = zip(re.findall(r"\S+", text), re.findall(r"\S+", text)[1:])
-    named = bool(q.wh) and any(a[:1].isupper() and b[:1].isupper() and tokenize(b) == [q.wh] for a, b in pairs)
+    named = bool(q.wh) and any(a[:1].isupper() and b[:1].isupper() and _same_noun(tokenize(b), q.wh) for a, b in pairs)
     return (len(held & ranks), len(held & clause_words(q.text) & words), int(named), len(held & own),
             len(held & words))
+
+
+def _same_noun(stems: list[str], wh: str) -> bool:
+    """One stemmed word that is the wh-noun, in either spelling ("Program" for "programme")."""
+    return len(stems) == 1 and (stems[0] == wh or min(len(stems[0]), len(wh)) >= 5
+                                and (stems[0].startswith(wh) or wh.startswith(stems[0])))
 
 
 def _focus(q: Question, text: str) -> tuple[int, int] | None:

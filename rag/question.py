@@ -184,6 +184,8 @@ def wh_noun(question: str) -> str:
     m = _WH_NOUN.search(question)
     if not m:
         return ""
+    if not m.group(1) and (head := _wh_word(question)):  # "which long-running Chinese science *programme*"
+        return (tokenize(head) or [""])[0]
     at = m.start(1) if m.group(1) else m.start(2)
     pos = next((p for s, e, p in tag([question])[0].tokens if s == at), "")
     words = tokenize(m.group(1) or m.group(2)) if pos in ("NOUN", "PROPN") else []
@@ -191,13 +193,14 @@ def wh_noun(question: str) -> str:
 
 
 def _wh_word(question: str) -> str:
-    """The noun a "which X" / "what X" question asks for, as written: the last noun of the words
-    right after its wh-word ("which Chinese venture *capitalist*"; "" if none: "what did ...")."""
+    """The noun a "which X" / "what X" question asks for, as written: the last noun of the adjectives,
+    nouns and hyphened words right after its wh-word ("which Chinese venture *capitalist*"; "" if none: "what did ...")."""
     doc = _parse(question)
     wh = next((t for t in doc if t.lower_ in ("which", "what")), None)
     run = []
     for t in doc[wh.i + 1:] if wh is not None else []:
-        if t.pos_ not in ("ADJ", "NOUN", "PROPN"):
-            break
+        hyphened = t.text == "-" or (t.i + 1 < len(doc) and doc[t.i + 1].text == "-" and not t.whitespace_)
+        if t.pos_ not in ("ADJ", "NOUN", "PROPN") and not hyphened and not (run and run[-1].text == "-"):
+            break  # "which long-running Chinese science *programme*": a hyphened word is an adjective too
         run.append(t)
     return run[-1].text if run and run[-1].pos_ == "NOUN" else ""
