@@ -376,3 +376,15 @@ def test_a_which_x_question_is_answered_where_a_name_ends_in_x():
     named = "In particular, the Harbour Gate Bridge, opened that spring, carries the new tram."
     assert phrase_unit(q, [first, named]) == 1
     assert phrase_unit(q, [first, "In particular, the new bridge, opened that spring, carries the tram."]) == 0
+
+
+def test_the_wh_noun_is_the_head_after_adjectives_and_hyphened_words():
+    assert wh_noun("Which long-running Dutch water programme ends in 2030?") == "programm"
+    assert wh_noun("Which state-owned firm built the dam?") == "firm"
+
+
+def test_a_name_goes_on_through_for_another_name():
+    q = analyse("Which long-running Dutch water programme ends in 2030?")
+    s = "The plans build on the National Long-Term Program for Delta Safety and Water Supply (2010-2030), a costly effort."
+    span = answer_phrase(q, s, tag([s])[0])
+    assert s[span[0]:span[1]] == "the National Long-Term Program for Delta Safety and Water Supply"
