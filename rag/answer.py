@@ -17,7 +17,7 @@ from .entities import nlp, tag
 from .lead import bridge, lead
 from .lexical import tokenize
 from .followup import standalone
-from .phrase import answer_phrase
+from .phrase import answer_phrase, phrase_unit
 from .question import LIGHT_VERBS, analyse, rank_words
 from .retrieve import heading_mask
 from .store import Index
@@ -232,7 +232,8 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
     if best[3] < threshold or gap:
         return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
     chosen = choose(q, scored, max_sentences, index.lexical.idf)
-    phrase = answer_phrase(q, best[7], best[6] or tag([best[7]])[0])
+    source = chosen[phrase_unit(q, [it[7] for it in chosen])]  # the unit holding the short answer
+    phrase = answer_phrase(q, source[7], source[6] or tag([source[7]])[0])
     chosen[1:] = sorted(chosen[1:], key=lambda it: (it[2].rank, index.sentences[it[0]][1]))  # the answer first
     parts, citations = [], []
     for n, (first, last, hit, score, *_rest) in enumerate(chosen, start=1):
@@ -242,7 +243,7 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
         parts.append(f"{' '.join(index.documents[doc_id].text[s:e].split())} [{n}]")
     short, span = "", None
     if phrase is not None:
-        doc_id, s, _ = index.sentences[best[0]]
+        doc_id, s, _ = index.sentences[source[0]]
         span = (doc_id, s + phrase[0], s + phrase[1])
         short = index.documents[doc_id].text[span[1]:span[2]]
     strong = best[3] >= threshold + STRONG_MARGIN and (best[5] is not None or not q.labels)

@@ -22,7 +22,7 @@ from bisect import bisect_left
 from .chunk import split_sentences
 from .entities import Tagged
 from .lexical import tokenize
-from .question import Question, asks_degree
+from .question import Question, asks_degree, clause_words, rank_words
 from .spans import AND_OR, MAX_PHRASE_WORDS, candidates, noun_phrases, novel, qualified, quotations
 
 # a person may be answered by a common noun ("one queen bee") when no name fits; an organisation ("which firm") needs a name
@@ -176,7 +176,7 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
     starts = [ts for ts, _te, _p in tagged.tokens]
     gaps = [bisect_left(starts, s) - bisect_left(starts, ae) for _as, ae in anchors if ae <= s]
     slot = _PART_OF.search(q.text) and _SLOT.match(text, e)  # "what part of X": "the medium-high end of X"
-    return {"wh": float(bool(q.wh) and q.wh in tokenize(text[s:e])),
+    return {"wh": float(bool(q.wh) and any(_same_noun([w], q.wh) for w in tokenize(text[s:e]))),
             "quoted": float(any(qs <= s and e <= qe for qs, qe in quoted)),
             "name": float(any(p == "PROPN" for ts, _te, p in tagged.tokens if s <= ts < e)),
             "near": 1.0 / (1 + min(gaps)) if gaps else 0.0,
@@ -186,20 +186,48 @@ def phrase_signals(q: Question, text: str, tagged: Tagged, span: tuple[int, int]
             "slot": float(bool(slot) and any(a == slot.end() for a, _ae in anchors))}
 
 
-def _focus(q: Question, text: str) -> tuple[int, int] | None:
-    """The sentence of a passage of several that holds the most of the question's words (None on a
-    tie): the answer stands there, not in the sentence the pair adds before or after it. The words a
-    follow-up's rewriting adds in brackets ("What weakness stands in the way of that goal? (a superpower)")
-    only break a tie: they name what the question is about, not what it asks."""
-    sents = split_sentences(text)
-    if len(sents) < 2:
-        return None
+def _holds(q: Question, text: str) -> tuple[int, ...]:
+    """How much of the question a piece of text holds, compared in order: the ranks it asks about
+    ("the *third* area"), the words of the clause holding its wh-word (clause_words), its own words,
+    then also the words a follow-up's rewriting adds in brackets ("What weakness stands in the way of
+    that goal? (a superpower)"): those name what the question is about, not what it asks."""
     words = q.terms - {q.wh}
     added = re.match(r"(.*\S)\s+\(([^()]*)\)\W*$", q.text, re.S)
     own = set(tokenize(added.group(1))) & words if added else words
-    held = sorted(((len(t & own), len(t & words), (s, e)) for s, e in sents
-                   for t in [set(tokenize(text[s:e]))]), reverse=True)
-    return held[0][2] if held[0][:2] > held[1][:2] else None
+    ranks = {t for w in rank_words(q.text) for t in tokenize(w)}
+    held = set(tokenize(text))
+    # "Which plan ...?": a name that ends in the noun asked about ("the New Generation AI Development *Plan*")
+    pairs = zip(re.findall(r"\S+", text), re.findall(r"\S+", text)[1:])
+    named = bool(q.wh) and any(a[:1].isupper() and b[:1].isupper() and _same_noun(tokenize(b), q.wh) for a, b in pairs)
+    return (len(held & ranks), len(held & clause_words(q.text) & words), int(named), len(held & own),
+            len(held & words))
+
+
+def _same_noun(stems: list[str], wh: str) -> bool:
+    """One stemmed word that is the wh-noun, in either spelling ("Program" for "programme")."""
+    return len(stems) == 1 and (stems[0] == wh or min(len(stems[0]), len(wh)) >= 5
+                                and (stems[0].startswith(wh) or wh.startswith(stems[0])))
+
+
+def _focus(q: Question, text: str) -> tuple[int, int] | None:
+    """The sentence of a passage of several that holds the most of the question (_holds; None on a
+    tie): the answer stands there, not in the sentence the pair adds before or after it."""
+    sents = split_sentences(text)
+    if len(sents) < 2:
+        return None
+    held = sorted(((_holds(q, text[s:e]), (s, e)) for s, e in sents), reverse=True)
+    return held[0][1] if held[0][0] > held[1][0] else None
+
+
+def phrase_unit(q: Question, texts: list[str]) -> int:
+    """Which of the units an answer cites (best first) the short answer comes from: the first one
+    unless another holds strictly more of the question (_holds: "What is the *third* area of X?" is
+    answered by "The third is Y.", cited after the sentence that introduces X)."""
+    if q.labels or len(texts) < 2:  # a typed answer stands in the best unit (rag.answer.choose cites it alone)
+        return 0
+    held = [_holds(q, t) for t in texts]
+    best = max(range(len(texts)), key=lambda i: (held[i], -i))
+    return best if held[best] > held[0] else 0
 
 
 def answer_phrase(q: Question, text: str, tagged: Tagged, weights: dict | None = None) -> tuple[int, int] | None:

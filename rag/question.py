@@ -3,7 +3,7 @@ follow-up, the standalone question it stands for.
 
 The answer type comes from the question's wording (who -> person, when -> date, how many ->
 number, where / which country -> place, which company -> organisation, why / how -> reason,
-anything else -> thing); the reader prefers sentences holding an entity of that type that the
+which leader / which economist -> person (rag.nouns), anything else -> thing); the reader prefers sentences holding an entity of that type that the
 question does not already name, and quotes that entity as the short answer.
 """
 
@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from .entities import nlp, tag
 from .lexical import tokenize
+from .nouns import names_person
 
 # spaCy entity labels that can answer each type (thing and reason questions take a phrase or a sentence)
 LABELS = {"person": {"PERSON", "ORG", "NORP"}, "date": {"DATE", "TIME"},
@@ -62,7 +63,7 @@ def answer_kind(question: str) -> str:
     found = [(m.start(), i, kind) for i, (kind, pattern) in enumerate(_TYPES) if (m := re.search(pattern, low))
              and not (kind in ("place", "org") and _modifier(question, m.end()))
              and not (m.group() == "when" and _WH_BEFORE.search(low, 0, m.start()))]
-    kind = min(found)[2] if found else "thing"
+    kind = min(found)[2] if found else "person" if names_person(_wh_word(question)) else "thing"
     return "thing" if kind == "reason" and asks_degree(question) else kind
 
 
@@ -130,7 +131,12 @@ def asks_subject(question: str) -> bool:
     head = wh.head if wh is not None and wh.dep_ == "det" else wh
     while head is not None and head.dep_ in ("poss", "compound") and head.head is not head:
         head = head.head  # "which unit's roadmaps", "which think tank"
-    return head is not None and head.dep_ in ("nsubj", "nsubjpass") and head.head.pos_ == "VERB"
+    if head is None or head.head.pos_ != "VERB":
+        return False
+    # a phrase left unattached ("dep") before a verb that has no subject is that subject
+    # ("Which leader before Xi's set out X?" parses so)
+    return head.dep_ in ("nsubj", "nsubjpass") or (head.dep_ == "dep" and head.i < head.head.i and not any(
+        t.dep_ in ("nsubj", "nsubjpass") and t.head.i == head.head.i for t in head.doc))
 
 
 @lru_cache(maxsize=4096)
@@ -155,6 +161,21 @@ def rank_words(question: str) -> frozenset[str]:
                      if t.is_alpha and (t.tag_ in ("JJS", "RBS") or t.ent_type_ == "ORDINAL") and tokenize(t.text))
 
 
+@lru_cache(maxsize=4096)
+def clause_words(question: str) -> frozenset[str]:
+    """The stemmed words of the clause that holds a question's wh-word when that clause is not the
+    whole question ("The city planning X works in a field *where China launched which world first*?"):
+    what it asks, while the other clauses say what it is about; empty when the wh-word's clause is the main one."""
+    wh = next((t for t in _parse(question) if t.lower_ in _WH_WORDS), None)
+    verb = wh
+    while verb is not None and verb.pos_ not in ("VERB", "AUX") and verb.head.i != verb.i:
+        verb = verb.head
+    if verb is None or verb.pos_ not in ("VERB", "AUX") or verb.dep_ == "ROOT":
+        return frozenset()
+    return frozenset(w for t in verb.subtree for w in tokenize(t.text))
+
+
+_WH_WORDS = ("what", "which", "who", "whom", "whose", "where", "when", "how")
 _WH_NOUN = re.compile(r"\b(?:what|which)\s+(?:kinds?|types?|sorts?|forms?)\s+of\s+(\w+)|\b(?:what|which)\s+(\w+)", re.I)
 
 
@@ -163,7 +184,23 @@ def wh_noun(question: str) -> str:
     m = _WH_NOUN.search(question)
     if not m:
         return ""
+    if not m.group(1) and (head := _wh_word(question)):  # "which long-running Chinese science *programme*"
+        return (tokenize(head) or [""])[0]
     at = m.start(1) if m.group(1) else m.start(2)
     pos = next((p for s, e, p in tag([question])[0].tokens if s == at), "")
     words = tokenize(m.group(1) or m.group(2)) if pos in ("NOUN", "PROPN") else []
     return words[0] if words else ""
+
+
+def _wh_word(question: str) -> str:
+    """The noun a "which X" / "what X" question asks for, as written: the last noun of the adjectives,
+    nouns and hyphened words right after its wh-word ("which Chinese venture *capitalist*"; "" if none: "what did ...")."""
+    doc = _parse(question)
+    wh = next((t for t in doc if t.lower_ in ("which", "what")), None)
+    run = []
+    for t in doc[wh.i + 1:] if wh is not None else []:
+        hyphened = t.text == "-" or (t.i + 1 < len(doc) and doc[t.i + 1].text == "-" and not t.whitespace_)
+        if t.pos_ not in ("ADJ", "NOUN", "PROPN") and not hyphened and not (run and run[-1].text == "-"):
+            break  # "which long-running Chinese science *programme*": a hyphened word is an adjective too
+        run.append(t)
+    return run[-1].text if run and run[-1].pos_ == "NOUN" else ""

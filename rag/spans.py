@@ -93,19 +93,23 @@ def quotations(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_NAME_END = re.compile(r"\b[A-Z][\w-]*$")
 AND_OR = re.compile(r"\b(?:and|or)\b")
 _LIST_SEP = re.compile(r"\s*(?:,?\s*and|,?\s*or|,)\s+")  # ", or" before "," (a match does not backtrack)
 
 
 def _joined(text: str, base: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Phrases joined into larger ones: "X of Y" ("AlphaGo’s defeat of Lee Sedol", "a critical enabler
-    of innovation") and lists "X, Y, and Z" ("new energy, biotechnology, and next-generation ...")."""
+    of innovation"), a name "X for Y" ("the Center for Z") and lists "X, Y, and Z" ("new energy, biotechnology, and next-generation ...")."""
     starts: dict[int, list[int]] = {}
     for s, e in base:
         starts.setdefault(s, []).append(e)
     out = []
     for s, e in base:
         m = re.match(r"\s+of\s+", text[e:e + 8])
+        out += [(s, e2) for e2 in starts.get(e + m.end(), [])] if m else []
+        # a name goes on through "for" another name ("the Program for Science and Technology Development")
+        m = _NAME_END.search(text, max(0, e - 40), e) and re.match(r"\s+for\s+(?=[A-Z])", text[e:e + 8])
         out += [(s, e2) for e2 in starts.get(e + m.end(), [])] if m else []
         end, items = e, 1
         while (m := _LIST_SEP.match(text, end)) and starts.get(m.end()) and items < 8:

@@ -24,6 +24,9 @@ from rag.spans import quotations
     ("Who headed the office when it released its plans?", "person"),  # the first wh-word decides, not "when"
     ("What do engineers use when they test a robot?", "thing"),  # a "when" after a wh-word joins a clause
     ("And when did that happen?", "date"),
+    # a "which X" noun that names a person by its form (rag.nouns) asks for a person
+    ("Which economists doubt the forecast?", "person"), ("Which Dutch venture capitalist funded the mill?", "person"),
+    ("Which sector grew fastest?", "thing"), ("What kind of leader is she?", "thing"),
 ])
 def test_the_expected_answer_type_comes_from_the_wording(question, kind):
     assert answer_kind(question) == kind
@@ -339,3 +342,49 @@ def test_a_possessive_after_the_questions_own_noun_is_no_reference():
     isles = ("What did the survey map?", "It mapped the Isles.")
     assert standalone("What is its population?", [isles]) == "What is the Isles' population?"  # not "Isles's"
     assert standalone("How does the plan fund its labs?", [prev]) == "How does the plan fund its labs?"
+
+
+def test_a_noun_names_a_person_by_its_form():
+    from rag.nouns import names_person
+    assert all(names_person(w) for w in ("leader", "founders", "regulator", "supplier", "lawmaker", "historian",
+                                         "chemist", "chairwoman"))
+    assert not any(names_person(w) for w in ("sector", "factor", "paper", "order", "plan", "area", "woman", "x1er"))
+
+
+def test_the_short_answer_comes_from_the_cited_unit_that_holds_the_question():
+    from rag.phrase import phrase_unit
+    q = analyse("What is the second stage of the bridge project that the council approved?")
+    intro = "The council approved the bridge project in three stages after a long debate about its cost."
+    second = "The second is a cycle lane across the river."
+    assert phrase_unit(q, [intro, second]) == 1  # it says the rank the question asks about
+    assert phrase_unit(q, [intro, "The mayor welcomed the decision."]) == 0  # else the best unit
+    text = f"{intro} {second}"
+    span = answer_phrase(q, text, tag([text])[0])
+    assert text[span[0]:span[1]] == "a cycle lane"
+
+
+def test_an_unattached_wh_phrase_before_a_verb_without_subject_is_its_subject():
+    from rag.question import asks_subject
+    assert asks_subject("Which leader before Xi's set out similar objectives in a work report?")
+    assert not asks_subject("What did the mayor open in 2019?")
+
+
+def test_a_which_x_question_is_answered_where_a_name_ends_in_x():
+    from rag.phrase import phrase_unit
+    q = analyse("Which bridge, opened in the year of the city's bicentenary, carries the tram line?")
+    first = "The city celebrated its bicentenary in 2031 with a year of events and bridge openings."
+    named = "In particular, the Harbour Gate Bridge, opened that spring, carries the new tram."
+    assert phrase_unit(q, [first, named]) == 1
+    assert phrase_unit(q, [first, "In particular, the new bridge, opened that spring, carries the tram."]) == 0
+
+
+def test_the_wh_noun_is_the_head_after_adjectives_and_hyphened_words():
+    assert wh_noun("Which long-running Dutch water programme ends in 2030?") == "programm"
+    assert wh_noun("Which state-owned firm built the dam?") == "firm"
+
+
+def test_a_name_goes_on_through_for_another_name():
+    q = analyse("Which long-running Dutch water programme ends in 2030?")
+    s = "The plans build on the National Long-Term Program for Delta Safety and Water Supply (2010-2030), a costly effort."
+    span = answer_phrase(q, s, tag([s])[0])
+    assert s[span[0]:span[1]] == "the National Long-Term Program for Delta Safety and Water Supply"
