@@ -53,9 +53,11 @@ _NUMERIC = {"DATE", "CARDINAL", "ORDINAL", "QUANTITY"}
 
 
 def _in_name(text: str, tagged: Tagged, start: int) -> bool:
-    """A number that ends a name ("Made in China *2025*", "Industry *4.0*") names, it does not answer."""
+    """A number that ends a name ("Made in China *2025*", "Industry *4.0*") names, it does not answer: it
+    follows a proper noun, or a capitalised noun (the tagger reads a quoted "“Industry" as a noun)."""
     prev = [(s, e, pos) for s, e, pos in tagged.tokens if e <= start]
-    return bool(prev) and prev[-1][2] == "PROPN" and prev[-1][1] == start - 1 and text[start - 1] == " "
+    return (bool(prev) and prev[-1][1] == start - 1 and text[start - 1] == " "
+            and (prev[-1][2] == "PROPN" or (prev[-1][2] == "NOUN" and text[prev[-1][0]].isupper())))
 
 
 # how often something happens answers "when" ("twice a month", "every year", "three times a day")
