@@ -21,7 +21,7 @@ from .phrase import answer_phrase, phrase_unit
 from .question import LIGHT_VERBS, analyse, rank_words
 from .retrieve import heading_mask
 from .store import Index
-from .types import Answer, Hit
+from .types import Answer, Hit, Ranked
 
 # How REFUSAL works and how its threshold was calibrated:
 # a question's evidence score is the best unit's score after `rag.reader.rescore`. `python -m
@@ -143,11 +143,11 @@ def _author_boost(index: Index, question: str, units: list[tuple[int, int]]) -> 
 
 
 def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedder=None, said: str = ""):
-    """(the analysed question, units best first as (first_row, last_row, hit, score, vector,
-    typed entity or None, tags, text)): the RESCORE best by pooled score, scored again by
-    `rag.reader.rescore`. `said`: the previous answer of a follow-up, whose sentences rank lower
-    unless they hold an entity of the expected type the question does not name (a follow-up asks
-    for something new; "When was that?" may be answered by the date in the sentence just quoted)."""
+    """(the analysed question, units best first as `rag.types.Ranked`): the RESCORE best by pooled
+    score, scored again by `rag.reader.rescore`. `said`: the previous answer of a follow-up, whose
+    sentences rank lower unless they hold an entity of the expected type the question does not name
+    (a follow-up asks for something new; "When was that?" may be answered by the date in the sentence
+    just quoted)."""
     units, unit_hits, vecs, cos, overlap, fixed = unit_features(index, hits, question, qv, embedder)
     q = analysed(question)
     if not units:
@@ -174,12 +174,13 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
                          - REPEAT_COST * repeated), kind="stable")
     parts = [{"pooled": float(cos[i]), "overlap": float(overlap[i]), "alone": float(a), "fixed": float(f)}
              for i, a, f in zip(top, alone, fixed)]
-    out = [(*spans[j], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j],
-            units[top[j]] if leads[j] is not None else None) for j in order]
+    out = [Ranked(*spans[j], unit_hits[top[j]], float(final[j]), vecs[top[j]], typed[j], tags[j], texts[j], parts[j],
+                  units[top[j]] if leads[j] is not None else None) for j in order]
     found = bridge(index, q, out)
     if found is not None:  # it answers for the best unit, with its score, and is cited before it
         b, best = found[0], out[0]
-        out = [(*b[:3], best[3], best[4], *b[5:8], best[8], best[:2]), *out[1:]]
+        out = [b._replace(score=best.score, vector=best.vector, parts=best.parts, continues=(best.first, best.last)),
+               *out[1:]]
     return q, out
 
 
@@ -198,26 +199,28 @@ def analysed(question: str):
 def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) -> str:
     """`rag.reader.evidence_gap` for the ranked units of `ranked` ("" when they may answer q); with an
     embedder, a relation word the passage lacks may be said there in other words (reader.close_words)."""
-    hit = scored[0][2]
+    best = scored[0]
+    hit = best.hit
     passage = f"{hit.chunk.title}\n{hit.chunk.text}"
     dotted = reader.dotted(q.text, index.documents[hit.chunk.doc_id].text)
     unknown = [t for t in q.specific | {reader.attribute(q)[1]} - {""} if not index.lexical.knows(t) and t not in dotted]
     unheard = {w for w in q.relation if not any(index.lexical.knows(t) for t in tokenize(w))}
     # a rank the question asks about ("the first to ...") is asked like a relation; the corpus may use
     # the word elsewhere ("the world's first satellite"), so it is unheard when the passage lacks it
-    here = set(tokenize(f"{passage}\n{scored[0][7]}"))
+    here = set(tokenize(f"{passage}\n{best.text}"))
     ranks = {w for w in rank_words(q.text) if not set(tokenize(w)) & here}
     q = replace(q, relation=q.relation | ranks)
     unheard |= ranks
     # the relation rule is for questions only (rag.reader.evidence_gap): no words are embedded for a claim
-    lacking = reader.unsaid(q, scored[0][7], passage, unheard) if reader.is_question(q) else []
-    near = reader.close_words(embedder, lacking, scored[0][7]) if lacking else set()
-    typed = [it[5] for it in scored]
-    about = reader.aside(q, unit_sentences(index, *scored[0][:2]), typed[0][0], index.lexical.idf) if typed[0] else ""
+    lacking = reader.unsaid(q, best.text, passage, unheard) if reader.is_question(q) else []
+    near = reader.close_words(embedder, lacking, best.text) if lacking else set()
+    typed = [it.typed for it in scored]
+    about = (reader.aside(q, unit_sentences(index, best.first, best.last), typed[0][0], index.lexical.idf)
+             if typed[0] else "")
     if about:  # the entity is in the unit's other sentence, not the one about the question's words
         typed[0] = None
-    return reader.evidence_gap(q, scored[0][7], typed, unknown,
-                               scored[0][3] >= threshold + STRONG_MARGIN, passage, unheard, near, about)
+    return reader.evidence_gap(q, best.text, typed, unknown,
+                               best.score >= threshold + STRONG_MARGIN, passage, unheard, near, about)
 
 
 def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarray,
@@ -229,12 +232,12 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
         return refusal(question, hits)
     best = scored[0]
     gap = refusal_gap(index, q, scored, threshold, embedder)
-    if best[3] < threshold or gap:
-        return refusal(question, hits, notice="" if best[3] < threshold else f"Not answered: {gap}.")
+    if best.score < threshold or gap:
+        return refusal(question, hits, notice="" if best.score < threshold else f"Not answered: {gap}.")
     chosen = choose(q, scored, max_sentences, index.lexical.idf)
-    source = chosen[phrase_unit(q, [it[7] for it in chosen])]  # the unit holding the short answer
-    phrase = answer_phrase(q, source[7], source[6] or tag([source[7]])[0])
-    chosen[1:] = sorted(chosen[1:], key=lambda it: (it[2].rank, index.sentences[it[0]][1]))  # the answer first
+    source = chosen[phrase_unit(q, [it.text for it in chosen])]  # the unit holding the short answer
+    phrase = answer_phrase(q, source.text, source.tags or tag([source.text])[0])
+    chosen[1:] = sorted(chosen[1:], key=lambda it: (it.hit.rank, index.sentences[it.first][1]))  # the answer first
     parts, citations = [], []
     for n, (first, last, hit, score, *_rest) in enumerate(chosen, start=1):
         doc_id, s, _ = index.sentences[first]
@@ -243,10 +246,10 @@ def extractive_answer(index: Index, question: str, hits: list[Hit], qv: np.ndarr
         parts.append(f"{' '.join(index.documents[doc_id].text[s:e].split())} [{n}]")
     short, span = "", None
     if phrase is not None:
-        doc_id, s, _ = index.sentences[source[0]]
+        doc_id, s, _ = index.sentences[source.first]
         span = (doc_id, s + phrase[0], s + phrase[1])
         short = index.documents[doc_id].text[span[1]:span[2]]
-    strong = best[3] >= threshold + STRONG_MARGIN and (best[5] is not None or not q.labels)
+    strong = best.score >= threshold + STRONG_MARGIN and (best.typed is not None or not q.labels)
     return Answer(question=question, text=" ".join(parts), citations=tuple(citations), hits=tuple(hits),
                   short_answer=short, short_answer_span=span, confidence="strong" if strong else "partial")
 
@@ -267,29 +270,31 @@ def choose(q, scored: list, max_sentences: int, idf) -> list:
     A question whose expected entity (a person, date, number ...) the best unit holds is answered by that
     unit alone (dev citation precision 0.724 -> 0.759, answer contains unchanged)."""
     best = scored[0]
-    if best[5] is not None:  # the entity of the expected type stands in the best unit: it answers alone
+    if best.typed is not None:  # the entity of the expected type stands in the best unit: it answers alone
         return [best, *_continued(best)]
-    chosen, used = [best], set(range(best[0], best[1] + 1))
+    chosen, used = [best], set(range(best.first, best.last + 1))
     asks = reader.is_question(q)
     for item in scored[1:]:
-        size = sum(c[1] - c[0] + 1 for c in chosen)
-        if item[3] < best[3] - (reader.ANSWER_MARGIN if asks else reader.CLAIM_MARGIN) or size >= max_sentences:
+        size = sum(c.last - c.first + 1 for c in chosen)
+        if item.score < best.score - (reader.ANSWER_MARGIN if asks else reader.CLAIM_MARGIN) or size >= max_sentences:
             break
-        rows = set(range(item[0], item[1] + 1))
+        rows = set(range(item.first, item.last + 1))
         if rows & used or size + len(rows) > max_sentences:
             continue
-        if asks and adds(q, item[7], best[7], idf) <= reader.NEW_WORDS:
+        if asks and adds(q, item.text, best.text, idf) <= reader.NEW_WORDS:
             continue
-        if all(float(item[4] @ c[4]) <= 0.92 for c in chosen):  # skip near-duplicates
+        if all(float(item.vector @ c.vector) <= 0.92 for c in chosen):  # skip near-duplicates
             chosen.append(item)
             used |= rows
     return chosen
 
 
-def _continued(item) -> list:
+def _continued(item: Ranked) -> list[Ranked]:
     """The unit a sentence found by `rag.lead.lead` stands in for, as an item to cite after it ([] if none)."""
-    unit = item[9] if len(item) > 9 else None
-    return [] if unit is None else [(*unit, *item[2:5], None, None, "", item[8], None)]
+    if item.continues is None:
+        return []
+    first, last = item.continues
+    return [item._replace(first=first, last=last, typed=None, tags=None, text="", continues=None)]
 
 
 def adds(q, text: str, best: str, idf) -> float:

@@ -27,7 +27,7 @@ def evidence_scores(rag: Rag, gold: list[dict]) -> list[tuple[bool, float, bool]
         q, units = ranked(rag.index, hits, question, qv, rag.embedder,
                           previous_answer(item["question"], question, history))
         ruled = bool(units) and bool(refusal_gap(rag.index, q, units, rag.settings.refusal_threshold, rag.embedder))
-        out.append((bool(item["answerable"]), units[0][3] if units else 0.0, ruled))
+        out.append((bool(item["answerable"]), units[0].score if units else 0.0, ruled))
     return out
 
 

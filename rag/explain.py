@@ -44,9 +44,9 @@ def explain(rag, question: str, history=(), gold=None, k: int | None = None, mod
         rankings[name] = [dict(_chunk(index, i), rank=r, score=round(scores[i], 4), fused_rank=fused.get(i))
                           for r, i in enumerate(top, start=1)]
     _, units = ranked(index, hits, standalone, qv, rag.embedder, previous_answer(question, standalone, history))
-    reader = [{"text": u[7][:300], "score": round(u[3], 4), "answer_type_entity": u[7][u[5][0]:u[5][1]] if u[5] else "",
-               **{key: round(v, 4) for key, v in u[8].items()}} for u in units[:SHOWN]]
-    best = units[0][3] if units else None
+    reader = [{"text": u.text[:300], "score": round(u.score, 4), "answer_type_entity": u.text[u.typed[0]:u.typed[1]]
+               if u.typed else "", **{key: round(v, 4) for key, v in u.parts.items()}} for u in units[:SHOWN]]
+    best = units[0].score if units else None
     gap = refusal_gap(index, q, units, s.refusal_threshold, rag.embedder) if units else "no candidate sentences"
     out = {"question": {"asked": answer.question, "standalone": standalone, "answer_type": q.kind,
                         "content_terms": sorted(q.terms), "not_in_corpus": absent, "too_common": common},

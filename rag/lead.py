@@ -103,15 +103,15 @@ def bridge(index, q, scored: list):
     an entity of q's expected type, one of q's words the best unit lacks, and the best unit's subject (in
     it or the sentence before it), a name that q does not use. Returns (unit, index in `scored`) or None."""
     best = scored[0]
-    name = subject(best[7]) if q.labels and best[5] is None else ""
+    name = subject(best.text) if q.labels and best.typed is None else ""
     if not name or set(tokenize(name)) & q.terms:
         return None
-    lacking = asked_words(q) - set(tokenize(best[7])) - q.specific
-    doc_id = index.sentences[best[0]][0]
+    lacking = asked_words(q) - set(tokenize(best.text)) - q.specific
+    doc_id = index.sentences[best.first][0]
     for n, item in enumerate(scored[1:], start=1):
-        if item[5] is None or index.sentences[item[0]][0] != doc_id or not set(tokenize(item[7])) & lacking:
+        if item.typed is None or index.sentences[item.first][0] != doc_id or not set(tokenize(item.text)) & lacking:
             continue
-        before = _text(index, item[0] - 1) if item[0] > 0 and index.sentences[item[0] - 1][0] == doc_id else ""
-        if name.lower() in f"{before} {item[7]}".lower():
+        before = _text(index, item.first - 1) if item.first > 0 and index.sentences[item.first - 1][0] == doc_id else ""
+        if name.lower() in f"{before} {item.text}".lower():
             return item, n
     return None

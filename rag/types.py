@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 
 def content_hash(*parts: str) -> str:
@@ -140,3 +141,21 @@ def hit_to_dict(hit: Hit) -> dict:
         "text": c.text,
         "collection": hit.collection,
     }
+
+
+class Ranked(NamedTuple):
+    """A candidate unit of the reader (rag.answer.ranked), best first: sentence rows `first`..`last` of
+    the index, the hit it came from, its score and vector, the entity of the expected answer type in its
+    text (a (start, end) span, None if none), its spaCy tags, its text, the parts of its score, and the
+    rows of the unit it stands in for (rag.lead: a sentence that a quotation continues), if any."""
+
+    first: int
+    last: int
+    hit: Any
+    score: float
+    vector: Any
+    typed: tuple[int, int] | None
+    tags: Any
+    text: str
+    parts: dict
+    continues: tuple[int, int] | None = None

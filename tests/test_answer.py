@@ -7,6 +7,7 @@ import numpy as np
 from rag import reader
 from rag.answer import adds, analysed, choose
 from rag.question import analyse
+from rag.types import Ranked
 
 BEST = "The council approved the bridge in 2019."
 REPEAT = "In 2019 the council approved several projects, the bridge among them."
@@ -14,10 +15,10 @@ MORE = "The bridge crosses the Avon near the old mill."
 
 
 def unit(row: int, score: float, text: str):
-    """A ranked unit as rag.answer.ranked returns it: (first, last, hit, score, vector, typed, tags, text, parts)."""
+    """A ranked unit as rag.answer.ranked returns it (rag.types.Ranked), untyped."""
     v = np.zeros(8, dtype="float32")
     v[row] = 1.0  # orthogonal: no unit is a near-duplicate of another
-    return (row, row, None, score, v, None, None, text, {})
+    return Ranked(row, row, None, score, v, None, None, text, {})
 
 
 def idf(term: str) -> float:
@@ -29,18 +30,18 @@ def test_an_extra_sentence_must_add_words_of_the_question():
     assert adds(q, REPEAT, BEST, idf) == 0.0  # council, approved, 2019, bridge: all in the best one
     assert adds(q, MORE, BEST, idf) > 0.0  # "crosses" is new ("river" is what is asked, not a word to hold)
     units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.78, MORE)]
-    assert [u[7] for u in choose(q, units, 3, idf)] == [BEST, MORE]
+    assert [u.text for u in choose(q, units, 3, idf)] == [BEST, MORE]
 
 
 def test_a_claim_cites_every_close_sentence_and_none_beyond_the_margin():
     claim = analyse("The council approved a bridge over the Avon in 2019.")
     far = unit(3, 0.80 - reader.CLAIM_MARGIN - 0.01, "A bridge needs maintenance.")
     units = [unit(0, 0.80, BEST), unit(1, 0.79, REPEAT), unit(2, 0.80 - reader.CLAIM_MARGIN + 0.01, MORE), far]
-    assert [u[7] for u in choose(claim, units, 4, idf)] == [BEST, REPEAT, MORE]
+    assert [u.text for u in choose(claim, units, 4, idf)] == [BEST, REPEAT, MORE]
     assert len(choose(claim, units, 2, idf)) == 2  # max_sentences still bounds it
     # a question's extra sentence stays within the tighter ANSWER_MARGIN
     q = analyse("Which river does the bridge that the council approved in 2019 cross?")
-    assert [u[7] for u in choose(q, units, 4, idf)] == [BEST]
+    assert [u.text for u in choose(q, units, 4, idf)] == [BEST]
 
 
 def test_a_name_alone_is_not_what_an_extra_sentence_must_add():
@@ -53,7 +54,7 @@ def test_a_name_alone_is_not_what_an_extra_sentence_must_add():
 
 def test_a_unit_holding_the_expected_entity_answers_alone():
     q = analyse("When did the council approve the bridge that crosses the river?")
-    best = (*unit(0, 0.80, BEST)[:5], (37, 41), None, BEST, {})  # typed: "2019"
+    best = unit(0, 0.80, BEST)._replace(typed=(37, 41))  # typed: "2019"
     units = [best, unit(1, 0.79, REPEAT), unit(2, 0.78, MORE)]
     assert choose(q, units, 3, idf) == [best]
     assert len(choose(q, [unit(0, 0.80, BEST), *units[1:]], 3, idf)) == 2  # untyped: MORE adds "crosses"
@@ -61,10 +62,10 @@ def test_a_unit_holding_the_expected_entity_answers_alone():
 
 def test_a_sentence_standing_in_for_the_unit_it_continues_is_cited_before_that_unit():
     q = analyse("When did the mayor say the bridge would be free?")
-    dated = (*unit(0, 0.80, "The council met in March 2019.")[:5], (16, 26), None,
-             "The council met in March 2019.", {}, (5, 5))  # rag.lead found it for the unit at row 5
+    dated = unit(0, 0.80, "The council met in March 2019.")._replace(
+        typed=(16, 26), continues=(5, 5))  # rag.lead found it for the unit at row 5
     chosen = choose(q, [dated, unit(1, 0.79, MORE)], 3, idf)
-    assert [c[:2] for c in chosen] == [(0, 0), (5, 5)]
+    assert [(c.first, c.last) for c in chosen] == [(0, 0), (5, 5)]
 
 
 def test_a_claim_asks_for_no_answer_type_but_a_question_or_request_does():

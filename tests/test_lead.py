@@ -8,6 +8,7 @@ from rag.entities import tag
 from rag.lead import bridge, context, lead
 from rag.phrase import typed_phrase
 from rag.question import analyse
+from rag.types import Ranked
 
 SENTENCES = [
     "The council met at the town hall in March 2019.",  # 0
@@ -67,12 +68,12 @@ def test_a_unit_about_the_subject_the_best_one_names_answers_for_it():
     def ranked(question):
         q = analyse(question)
         typed = [typed_phrase(q, t, tag([t])[0]) for t in said]
-        return q, [(2, 2, None, 0.8, None, typed[2], None, said[2], {}, None),
-                   (1, 1, None, 0.5, None, typed[1], None, said[1], {}, None)]
+        return q, [Ranked(2, 2, None, 0.8, None, typed[2], None, said[2], {}),
+                   Ranked(1, 1, None, 0.5, None, typed[1], None, said[1], {})]
 
     q, scored = ranked("In what year was the scheme modelled on Dutch dikes launched?")
     found = bridge(index, q, scored)
-    assert found is not None and found[0][7] == said[1]  # the year of the launch of what the best one names
+    assert found is not None and found[0].text == said[1]  # the year of the launch of what the best one names
     q, scored = ranked("In what year was the Avon Plan launched?")  # the question names the subject itself
     assert bridge(index, q, scored) is None
     q, scored = ranked("In what year was the scheme modelled on Dutch dikes completed?")
