@@ -23,11 +23,12 @@ LABELS = {"person": {"PERSON", "ORG", "NORP"}, "date": {"DATE", "TIME"},
           "place": {"GPE", "LOC", "FAC", "NORP"}, "org": {"ORG"}}
 # "which Chinese tech company": up to three words before the noun, none of them a verb ("what can a state do")
 _GAP = r"(?:(?!(?:can|does|did|do|is|was|are|were|has|have|had|will|would|could|should|may|might)\b)[\w-]+ ){0,3}"
+_WHO = r"\bwho(?:m|se)?\b"
 _TYPES = [  # the match that starts first in the question wins ("Who headed X when ..." asks for a person)
     ("date", r"\bwhen\b|\b(?:what|which) (?:year|month|date|day|decade|century|season)s?\b|\bby when\b"),
     ("number", r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|share|proportion|number|amount|sum)\b"
                r"|\bhow (?:large|big|high)\b"),
-    ("person", r"\bwho(?:m|se)?\b"),
+    ("person", _WHO),
     ("place", r"\bwhere\b|\b(?:which|what) " + _GAP + r"(?:country|countries|city|cities|province|provinces|region"
               r"|regions|nation|nations|state|place|places)\b"),
     ("org", r"\b(?:which|what) " + _GAP + r"(?:company|companies|firm|firms|organi[sz]ations?|agency|agencies"
@@ -51,6 +52,8 @@ class Question:
 
     @property
     def labels(self) -> set[str]:
+        if self.kind == "person" and not re.search(_WHO, self.text, re.I):
+            return {"PERSON"}  # "Which biologist ...?" (rag.nouns) asks for a person, not a firm or a people as "who" may
         return LABELS.get(self.kind, set())
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from rag.entities import tag
 from rag.followup import needs_context, standalone
-from rag.phrase import answer_phrase
+from rag.phrase import answer_phrase, typed_phrase
 from rag.question import analyse, answer_kind, relation_words, wh_noun
 from rag.spans import quotations
 
@@ -349,6 +349,16 @@ def test_a_noun_names_a_person_by_its_form():
     assert all(names_person(w) for w in ("economists", "historian", "chemist", "chairwoman", "analyst", "spokesman"))
     assert not any(names_person(w) for w in ("sector", "factor", "paper", "order", "plan", "area", "woman", "x1er",
                                              "computer", "number", "layer", "container", "specimen", "checklist"))
+
+
+def test_a_person_noun_question_is_answered_by_a_person_not_a_firm():
+    # "which biologist" asks for a person; "who" may be answered by a firm or a people as before
+    text = "The Institute for Coastal Research was founded in 1987 by the marine biologist Tomas Brevik."
+    q = analyse("Which marine biologist founded the institute?")
+    assert q.kind == "person" and q.labels == {"PERSON"}
+    span = typed_phrase(q, text, tag([text])[0])
+    assert span is not None and text[span[0]:span[1]].endswith("Tomas Brevik")
+    assert "ORG" in analyse("Who founded the institute?").labels
 
 
 def test_the_short_answer_comes_from_the_cited_unit_that_holds_the_question():
