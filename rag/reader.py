@@ -156,6 +156,14 @@ _QUESTION = re.compile(r"\?\s*$|^\W*(?:(?:in|on|at|by|for|from|during|since|unti
                        r"(?:who|whom|whose|what|which|when|where|why|how)\b", re.I)
 
 
+def is_claim(q: Question) -> bool:
+    """Whether q is a claim to check: not a question, nor a follow-up question that rag.followup rewrote with
+    what it refers to in brackets after its "?" ("But when did that happen? (the launch)"). Counting such a
+    follow-up as a question in is_question too was measured: dev citation precision 0.790 -> 0.817, but
+    held-out answer contains 0.826 -> 0.804 and follow-ups contain 0.875 -> 0.833, so it is not."""
+    return not (is_question(q) or re.search(r"\?\s*\([^()]*\)\s*$", q.text))
+
+
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
                  passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset(),
                  about: str = "") -> str:

@@ -82,6 +82,8 @@ def test_a_question_typed_without_a_question_mark_is_no_claim():
     assert analysed("In what year was the bridge opened").kind == "date"
     assert analysed("In which city does the bridge stand").kind == "place"
     assert analysed("In spring the bridge is closed when the river floods.").kind == "thing"  # still a claim
+    # a follow-up that rag.followup rewrote, with what it refers to in brackets after its "?"
+    assert analysed("But when did that happen? (the bridge opening)").kind == "date"
 
 
 def test_a_claims_two_sentence_units_pay_the_claim_pair_cost(tiny_rag):
