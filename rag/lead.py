@@ -44,11 +44,13 @@ def _introduces(index, row: int) -> bool:
 
 
 def _in_block(index, row: int) -> bool:
-    """Whether `row` stands in a paragraph that a colon introduces (a quotation or a list)."""
-    while row > 0 and index.sentences[row - 1][0] == index.sentences[row][0]:
+    """Whether `row` stands in a paragraph that a colon introduces (a quotation or a list), at most MAX_BACK
+    sentences into it (`context` looks no further back; a long paragraph without breaks is not walked whole)."""
+    for row in range(row, max(row - MAX_BACK, 0), -1):
+        if index.sentences[row - 1][0] != index.sentences[row][0]:
+            break
         if _opens_paragraph(index, row):
             return _introduces(index, row - 1)
-        row -= 1
     return False
 
 
