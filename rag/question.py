@@ -52,9 +52,14 @@ class Question:
 
     @property
     def labels(self) -> set[str]:
-        if self.kind == "person" and not re.search(_WHO, self.text, re.I):
-            return {"PERSON"}  # "Which biologist ...?" (rag.nouns) asks for a person, not a firm or a people as "who" may
         return LABELS.get(self.kind, set())
+
+    @property
+    def by_noun(self) -> bool:
+        """Whether it asks for a person by a noun ("Which biologist ...?", rag.nouns), not by "who": a person's
+        name answers it before a firm's (a noun's form may mislead: "Which protist ...?" is answered by a name
+        the tagger calls a firm)."""
+        return self.kind == "person" and not re.search(_WHO, self.text, re.I)
 
 
 # a wh-word ahead of a "when" makes it a conjunction: "What do leaders use *when* they discuss X?" asks for a thing
