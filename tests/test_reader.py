@@ -347,7 +347,8 @@ def test_a_possessive_after_the_questions_own_noun_is_no_reference():
 def test_a_noun_names_a_person_by_its_form():
     from rag.nouns import names_person
     assert all(names_person(w) for w in ("economists", "historian", "chemist", "chairwoman", "analyst", "spokesman"))
-    assert not any(names_person(w) for w in ("sector", "factor", "paper", "order", "plan", "area", "woman", "x1er",
+    assert all(names_person(w) for w in ("woman", "man", "women", "person")) and not names_person("people")
+    assert not any(names_person(w) for w in ("sector", "factor", "paper", "order", "plan", "area", "x1er",
                                              "computer", "number", "layer", "container", "specimen", "checklist"))
 
 
