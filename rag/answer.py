@@ -155,7 +155,7 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     top = np.argsort(-(sentence_score(cos, overlap, W_COSINE) + fixed), kind="stable")[:reader.RESCORE]
     texts = [span_text(index, *units[i]) for i in top]
     # a claim cites up to max_sentences sentences: a pair spends two on one place (reader.CLAIM_PAIR_COST)
-    fixed = fixed[top] - (0.0 if reader.is_question(q) else reader.CLAIM_PAIR_COST) * np.array(
+    fixed = fixed[top] - (reader.CLAIM_PAIR_COST if reader.is_claim(q) else 0.0) * np.array(
         [units[i][0] != units[i][1] for i in top])
     final, typed, tags, alone = reader.rescore(q, texts, cos[top], overlap[top], fixed, qv, embedder)
     # the expected answer type orders the units; the refusal threshold sees the score without it
@@ -190,7 +190,7 @@ def analysed(question: str):
     when insulin signalling is suppressed"), so no date or place need stand in its evidence (SciFact dev
     claims refused 0.026 -> 0.006, citing a rationale 0.681 -> 0.709, an evidence abstract 0.850 -> 0.869)."""
     q = analyse(question)
-    if q.kind == "thing" or reader.is_question(q):
+    if q.kind == "thing" or not reader.is_claim(q):
         return q
     first = next((t for t in nlp()(question) if t.pos_ not in ("INTJ", "PUNCT", "SPACE")), None)
     return q if first is not None and first.tag_ == "VB" else replace(q, kind="thing")

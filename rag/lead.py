@@ -22,6 +22,7 @@ from .phrase import typed_phrase
 from .reader import asked_words
 
 MAX_BACK = 12  # sentences looked back over at most
+_SHARED = ("date", "place")  # what a back-reference's sentence shares with the one it refers to
 # a demonstrative naming something said before ("in that same speech", "this same plan")
 _BACK_REFERENCE = re.compile(r"\b(?:that|this|these|those) same\b", re.I)
 
@@ -43,19 +44,22 @@ def _introduces(index, row: int) -> bool:
 
 
 def _in_block(index, row: int) -> bool:
-    """Whether `row` stands in a paragraph that a colon introduces (a quotation or a list)."""
-    while row > 0 and index.sentences[row - 1][0] == index.sentences[row][0]:
+    """Whether `row` stands in a paragraph that a colon introduces (a quotation or a list), at most MAX_BACK
+    sentences into it (`context` looks no further back; a long paragraph without breaks is not walked whole)."""
+    for row in range(row, max(row - MAX_BACK, 0), -1):
+        if index.sentences[row - 1][0] != index.sentences[row][0]:
+            break
         if _opens_paragraph(index, row):
             return _introduces(index, row - 1)
-        row -= 1
     return False
 
 
-def context(index, first: int, text: str) -> list[int]:
+def context(index, first: int, text: str, back: bool = True) -> list[int]:
     """The rows before `first` that the unit starting there (its text `text`) continues, nearest first:
-    none unless it stands in a paragraph a colon introduces or refers back ("that same"); then back to
-    the start of the introducing paragraph, crossing at most one other paragraph break for a back-reference."""
-    refers = bool(_BACK_REFERENCE.search(text))
+    none unless it stands in a paragraph a colon introduces or refers back ("that same"; only if `back`);
+    then back to the start of the introducing paragraph, crossing at most one other paragraph break for a
+    back-reference."""
+    refers = back and bool(_BACK_REFERENCE.search(text))
     if not (refers or _in_block(index, first)):
         return []
     rows, row, crossed = [], first, 0
@@ -71,8 +75,10 @@ def context(index, first: int, text: str) -> list[int]:
 
 def lead(index, q, first: int, text: str):
     """(row, typed entity span, tags, text) of the nearest sentence the unit continues (`context`) that
-    holds an entity of q's expected type not named in q, or None."""
-    for row in context(index, first, text):
+    holds an entity of q's expected type not named in q, or None. A back-reference ("in that same speech")
+    shares only the time and place of what it refers to: the person or number in the sentence it refers to
+    did not do what this one says ("That same year, a crane was installed." after "Caldwell promised ...")."""
+    for row in context(index, first, text, back=q.kind in _SHARED):
         sentence = _text(index, row)
         tagged = tag([sentence])[0]
         span = typed_phrase(q, sentence, tagged)

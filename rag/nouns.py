@@ -14,6 +14,7 @@ from .entities import nlp
 
 _verbs: frozenset[str] | None = None
 _lock = threading.Lock()
+_PERSONS = ("man", "men", "woman", "women", "person", "persons")
 _PERSON_ENDINGS = ("man", "woman", "women", "person", "people")  # not "men": "specimen", "regimen"
 
 
@@ -37,6 +38,8 @@ def names_person(word: str) -> bool:
     """Whether a noun (singular or plural) names a person by its form: "economists", "historian",
     "chairman"; not a compound of "list" ("checklist": a verb and "list")."""
     w = word.lower()
+    if w in _PERSONS:  # "Which woman founded X?" ("people" may name a nation: "Which people settled X?")
+        return True
     if not w.isalpha() or len(w) < 4:
         return False
     if w.endswith(_PERSON_ENDINGS) and w not in _PERSON_ENDINGS:

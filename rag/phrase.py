@@ -75,7 +75,8 @@ def _typed(q: Question, text: str, tagged: Tagged) -> list[tuple[int, int]]:
     if q.kind == "date":  # "When do spring tides happen?" -> "twice a month" (the tagger knows no frequency)
         ents += [m.span() for m in _FREQUENCY.finditer(text) if not any(a < m.end() and m.start() < b for a, b in ents)]
     anchors = _anchors(q, text, tagged)
-    return sorted(ents, key=lambda se: (_after(anchors, *se, q.subject), se[0]))
+    person = {(s, e) for s, e, label in tagged.entities if label == "PERSON"} if q.by_noun else set()
+    return sorted(ents, key=lambda se: (bool(person) and se not in person, _after(anchors, *se, q.subject), se[0]))
 
 
 def typed_phrase(q: Question, text: str, tagged: Tagged,

@@ -23,11 +23,12 @@ LABELS = {"person": {"PERSON", "ORG", "NORP"}, "date": {"DATE", "TIME"},
           "place": {"GPE", "LOC", "FAC", "NORP"}, "org": {"ORG"}}
 # "which Chinese tech company": up to three words before the noun, none of them a verb ("what can a state do")
 _GAP = r"(?:(?!(?:can|does|did|do|is|was|are|were|has|have|had|will|would|could|should|may|might)\b)[\w-]+ ){0,3}"
+_WHO = r"\bwho(?:m|se)?\b"
 _TYPES = [  # the match that starts first in the question wins ("Who headed X when ..." asks for a person)
     ("date", r"\bwhen\b|\b(?:what|which) (?:year|month|date|day|decade|century|season)s?\b|\bby when\b"),
     ("number", r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|share|proportion|number|amount|sum)\b"
                r"|\bhow (?:large|big|high)\b"),
-    ("person", r"\bwho(?:m|se)?\b"),
+    ("person", _WHO),
     ("place", r"\bwhere\b|\b(?:which|what) " + _GAP + r"(?:country|countries|city|cities|province|provinces|region"
               r"|regions|nation|nations|state|place|places)\b"),
     ("org", r"\b(?:which|what) " + _GAP + r"(?:company|companies|firm|firms|organi[sz]ations?|agency|agencies"
@@ -52,6 +53,13 @@ class Question:
     @property
     def labels(self) -> set[str]:
         return LABELS.get(self.kind, set())
+
+    @property
+    def by_noun(self) -> bool:
+        """Whether it asks for a person by a noun ("Which biologist ...?", rag.nouns), not by "who": a person's
+        name answers it before a firm's (a noun's form may mislead: "Which protist ...?" is answered by a name
+        the tagger calls a firm)."""
+        return self.kind == "person" and not re.search(_WHO, self.text, re.I)
 
 
 # a wh-word ahead of a "when" makes it a conjunction: "What do leaders use *when* they discuss X?" asks for a thing

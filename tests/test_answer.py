@@ -78,6 +78,15 @@ def test_a_claim_asks_for_no_answer_type_but_a_question_or_request_does():
     assert analysed("Please tell me where the bridge stands.").kind == "place"
 
 
+def test_a_question_typed_without_a_question_mark_is_no_claim():
+    # a preposition before the wh-word makes a question without its "?"
+    assert analysed("In what year was the bridge opened").kind == "date"
+    assert analysed("In which city does the bridge stand").kind == "place"
+    assert analysed("In spring the bridge is closed when the river floods.").kind == "thing"  # still a claim
+    # a follow-up that rag.followup rewrote, with what it refers to in brackets after its "?"
+    assert analysed("But when did that happen? (the bridge opening)").kind == "date"
+
+
 def test_a_claims_two_sentence_units_pay_the_claim_pair_cost(tiny_rag):
     from rag.answer import ranked
 

@@ -78,3 +78,27 @@ def test_a_unit_about_the_subject_the_best_one_names_answers_for_it():
     assert bridge(index, q, scored) is None
     q, scored = ranked("In what year was the scheme modelled on Dutch dikes completed?")
     assert bridge(index, q, scored) is None  # no unit says anything of a completion
+
+
+def test_a_back_reference_shares_a_date_but_not_who_did_it():
+    index = document()
+    # "that same address" dates what the mayor added; it does not make the mayor who did something else
+    assert lead(index, analyse("Who added that the bridge would be free?"), 5, SENTENCES[5]) is None
+    found = lead(index, analyse("When did the mayor add that the bridge would be free?"), 5, SENTENCES[5])
+    assert found is not None and found[0] == 0
+    # a quotation a colon introduces still takes its speaker from the sentence that introduces it
+    found = lead(index, analyse("Who said the bridge would carry trams?"), 3, SENTENCES[3])
+    assert found is not None and found[0] == 1
+
+
+def test_a_unit_deep_in_a_long_quotation_walks_no_further_than_it_may_look_back():
+    from rag.lead import MAX_BACK
+    said = ["The mayor spoke in March 2019. She said:"] + [f"Point {n} is about the river." for n in range(40)]
+    text = said[0] + "\n\n" + " ".join(said[1:])
+    rows, at = [("d", 0, len(said[0]))], len(said[0]) + 2
+    for s in said[1:]:
+        rows.append(("d", at, at + len(s)))
+        at += len(s) + 1
+    index = SimpleNamespace(sentences=rows, documents={"d": SimpleNamespace(text=text)})
+    assert context(index, 3, said[3]) == [2, 1, 0]  # near its start: back to the sentence introducing it
+    assert context(index, MAX_BACK + 5, said[MAX_BACK + 5]) == []  # too far in to reach it: not walked whole

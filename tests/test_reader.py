@@ -9,7 +9,7 @@ import pytest
 
 from rag.entities import tag
 from rag.followup import needs_context, standalone
-from rag.phrase import answer_phrase
+from rag.phrase import answer_phrase, typed_phrase
 from rag.question import analyse, answer_kind, relation_words, wh_noun
 from rag.spans import quotations
 
@@ -347,8 +347,22 @@ def test_a_possessive_after_the_questions_own_noun_is_no_reference():
 def test_a_noun_names_a_person_by_its_form():
     from rag.nouns import names_person
     assert all(names_person(w) for w in ("economists", "historian", "chemist", "chairwoman", "analyst", "spokesman"))
-    assert not any(names_person(w) for w in ("sector", "factor", "paper", "order", "plan", "area", "woman", "x1er",
+    assert all(names_person(w) for w in ("woman", "man", "women", "person")) and not names_person("people")
+    assert not any(names_person(w) for w in ("sector", "factor", "paper", "order", "plan", "area", "x1er",
                                              "computer", "number", "layer", "container", "specimen", "checklist"))
+
+
+def test_a_person_noun_question_is_answered_by_a_person_before_a_firm():
+    # "which biologist" asks for a person: a person's name first, then a firm's as "who" takes either
+    text = "The Institute for Coastal Research was founded in 1987 by the marine biologist Tomas Brevik."
+    q = analyse("Which marine biologist founded the institute?")
+    assert q.kind == "person" and q.by_noun and not analyse("Who founded the institute?").by_noun
+    span = typed_phrase(q, text, tag([text])[0])
+    assert span is not None and text[span[0]:span[1]].endswith("Tomas Brevik")
+    # with no person named, a name of another kind still answers (the noun's form may mislead: a protist)
+    text = "Malaria is caused by Plasmodium falciparum, a protist carried by mosquitoes."
+    span = answer_phrase(analyse("Which protist causes malaria?"), text, tag([text])[0])
+    assert span is not None and text[span[0]:span[1]] == "Plasmodium falciparum"
 
 
 def test_the_short_answer_comes_from_the_cited_unit_that_holds_the_question():
