@@ -13,12 +13,12 @@ import numpy as np
 
 from . import reader
 from .cite import make_citation, query_overlap, refusal, sentence_score
-from .entities import nlp, tag
+from .entities import tag
 from .lead import bridge, lead
 from .lexical import tokenize
 from .followup import standalone
 from .phrase import answer_phrase, phrase_unit
-from .question import LIGHT_VERBS, analyse, rank_words
+from .question import LIGHT_VERBS, rank_words
 from .retrieve import heading_mask
 from .store import Index
 from .types import Answer, Hit, Ranked
@@ -149,7 +149,7 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
     (a follow-up asks for something new; "When was that?" may be answered by the date in the sentence
     just quoted)."""
     units, unit_hits, vecs, cos, overlap, fixed = unit_features(index, hits, question, qv, embedder)
-    q = analysed(question)
+    q = reader.analysed(question)
     if not units:
         return q, []
     top = np.argsort(-(sentence_score(cos, overlap, W_COSINE) + fixed), kind="stable")[:reader.RESCORE]
@@ -182,18 +182,6 @@ def ranked(index: Index, hits: list[Hit], question: str, qv: np.ndarray, embedde
         out = [b._replace(score=best.score, vector=best.vector, parts=best.parts, continues=(best.first, best.last)),
                *out[1:]]
     return q, out
-
-
-def analysed(question: str):
-    """`analyse(question)`; a claim to check (a statement: not a question, nor a request opening with a verb
-    like "Tell me when ...") asks for no answer type: its "when" or "where" joins two clauses ("X is skewed
-    when insulin signalling is suppressed"), so no date or place need stand in its evidence (SciFact dev
-    claims refused 0.026 -> 0.006, citing a rationale 0.681 -> 0.709, an evidence abstract 0.850 -> 0.869)."""
-    q = analyse(question)
-    if q.kind == "thing" or not reader.is_claim(q):
-        return q
-    first = next((t for t in nlp()(question) if t.pos_ not in ("INTJ", "PUNCT", "SPACE")), None)
-    return q if first is not None and first.tag_ == "VB" else replace(q, kind="thing")
 
 
 def refusal_gap(index: Index, q, scored: list, threshold: float, embedder=None) -> str:

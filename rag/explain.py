@@ -10,7 +10,8 @@ is the one `rag ask` gives; explaining never changes it.
 
 from __future__ import annotations
 
-from .answer import analysed, previous_answer, ranked, refusal_gap
+from .answer import previous_answer, ranked, refusal_gap
+from .reader import analysed
 from .gold import contains, evidence
 
 STAGES = ("coverage", "retrieval", "ranking", "reader", "refusal", "none")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from rag import reader
-from rag.answer import adds, analysed, choose
+from rag.answer import adds, choose
+from rag.reader import analysed
 from rag.question import analyse
 from rag.types import Ranked
 
@@ -76,6 +77,8 @@ def test_a_claim_asks_for_no_answer_type_but_a_question_or_request_does():
     assert analysed("The bridge opened when?").kind == "date"
     assert analysed("Tell me when the bridge opened.").kind == "date"  # a request, opening with a verb
     assert analysed("Please tell me where the bridge stands.").kind == "place"
+    assert analysed("I want to know when the bridge opened").kind == "date"  # said by "I": a request
+    assert analysed("We would like to know who built the bridge.").kind == "person"
 
 
 def test_a_question_typed_without_a_question_mark_is_no_claim():
