@@ -180,6 +180,11 @@ def analysed(question: str):
     return q if asker or (first is not None and first.tag_ == "VB") else replace(q, kind="thing")
 
 
+# wh-words, pronouns and the verbs "be" and "do": a question of these words alone names nothing to look for
+_EMPTY = frozenset(tokenize("what which who whom whose when where why how it its he him his she her they them their "
+                            "this that these those do does did done is are was were be been"))
+
+
 def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], strong: bool,
                  passage: str = "", unheard: set[str] = frozenset(), near: set[str] = frozenset(),
                  about: str = "") -> str:
@@ -198,6 +203,8 @@ def evidence_gap(q: Question, best_text: str, typed: list, unknown: list[str], s
     # contradicts, or a name it spells otherwise; a question asks about the thing its number or name
     # names and the relation its verb names
     asks = is_question(q)
+    if asks and not q.terms - _EMPTY:  # "Which?", "What is it?" with no previous turn to say what "it" is
+        return "the question names nothing to look for"
     names = {t for w in unknown for t in tokenize(w)}
     if unknown and (asks or not strong) and said_share(q, f"{passage}\n{best_text}", names) >= KNOWN_SHARE:
         return f"the documents never mention {', '.join(as_written(q, unknown)[:3])}"

@@ -417,3 +417,11 @@ def test_a_number_in_a_quoted_name_does_not_answer_how_many():
     assert answer_phrase(analyse("How many ships did the plan build?"), s, tagged) is None
     lower = s.replace("“Harbour", "“harbour")  # a lower-case noun before a number: the number counts
     assert answer_phrase(analyse("How many ships did the plan build?"), lower, tagged) is not None
+
+
+def test_a_question_of_wh_words_and_pronouns_alone_names_nothing_to_look_for():
+    from rag.reader import evidence_gap
+    best = "The council opened the bridge in 2019."
+    for question in ("Which?", "Who?", "What is it?", "what does it do"):
+        assert evidence_gap(analyse(question), best, [None], [], True) == "the question names nothing to look for"
+    assert evidence_gap(analyse("Who opened the bridge?"), best, [(4, 11)], [], True) == ""
