@@ -22,6 +22,8 @@ _ELLIPSIS = re.compile(r"^\W*(?:and|what about|how about|what of|and what about)
                        re.I)
 _PERSONAL = {"he", "him", "his", "she", "her", "hers"}
 _POSSESSIVE = {"its", "his", "her", "their", "theirs", "hers"}
+# nouns of time: a follow-up holding one asks about the previous answer's date itself
+_TIME = re.compile(r"\b(?:year|month|week|day|date|time|decade|century|season|era|period)s?\b", re.I)
 _WH = re.compile(r"^(?:which|what|who|whom|whose|when|where|how|why)\b", re.I)
 
 
@@ -132,8 +134,11 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
     answer_first = bool(prev.labels or prev.wh)
     if word in ("it", "its", "they", "them", "their", "theirs"):
         answer_first = answer_first and prev.kind not in ("date", "number")
-    elif alone:
-        answer_first = answer_first and prev.kind not in ("person", "place", "org")
+    elif alone:  # a date is "that" only when the follow-up asks about the time itself ("What day was that?");
+        # an amount is, unless the follow-up asks who, where or when ("Who built that?": the thing counted)
+        answer_first = answer_first and prev.kind not in ("person", "place", "org") and not (
+            prev.kind == "date" and not _TIME.search(question)
+            or prev.kind == "number" and analyse(question).kind in ("person", "place", "org", "date"))
     elif named:  # "that goal" after "By what year ...?" or "that edge" after "Which team has a lead?": what the
         # question named, not its answer; "that year" after "What year ...?", "that plan" after "Which plan ...?": the answer
         answer_first = answer_first and bool(set(tokenize(named)) & prev.terms)
