@@ -108,6 +108,8 @@ def standalone(question: str, history) -> str:
     found = _referents_of(question, m, prev, prev_a, short)
     if not found:
         return f"{question} ({prev_q})"
+    if m is None and (swapped := _swap(question, str(prev_q))):
+        return swapped
     if m is None:  # "And in 2016?": the question adds to the previous subject; "What is the first?": the list it asked about
         ordinal = re.search(r"\bthe\s+\w+(?:\s+ones?)?\W*$", question) and not question.lower().lstrip().startswith("and")
         if ordinal and prev.kind == "number":
@@ -121,6 +123,29 @@ def standalone(question: str, history) -> str:
     other = next((x for x in pronouns if x is not m and _named_thing(question, x)), None)
     more = _referents_of(question, other, prev, prev_a, short) if other else []
     return f"{out} ({more[0][0]})" if more and more[0][0] not in out else out
+
+
+_LEAD = re.compile(r"^\W*(?:and\s+)?(?:what|how)\s+about\b|^\W*and\b", re.I)
+_GROUPS = ({"GPE", "LOC", "ORG", "FAC", "NORP"}, {"DATE", "TIME"}, {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
+
+
+def _swap(question: str, prev_q: str) -> str | None:
+    """"And in 2019?" after "How many members joined in 2018?": the previous question with its name,
+    date or ordinal of the same kind replaced ("How many members joined in 2019?"); None when the
+    elliptic question names nothing the previous one has a counterpart of."""
+    lead = _LEAD.match(question)
+    if not lead:
+        return None
+    q_tag, p_tag = tag([question, prev_q])
+    new = [(s, e, label) for s, e, label in q_tag.entities if s >= lead.end()]
+    if len(new) != 1:
+        return None
+    s, e, label = new[0]
+    group = next((g for g in _GROUPS if label in g), {label})
+    old = [x for x in p_tag.entities if x[2] == label] or [x for x in p_tag.entities if x[2] in group]
+    if len(old) != 1 or prev_q[old[0][0]:old[0][1]].lower() == question[s:e].lower():
+        return None
+    return prev_q[:old[0][0]] + question[s:e] + prev_q[old[0][1]:]
 
 
 def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> list[tuple[str, str]]:
