@@ -41,6 +41,8 @@ def _references(question: str) -> list[re.Match]:
         return found
     tokens = tag([question])[0].tokens
     clause = {start for start, _end, pos in tokens if pos == "SCONJ"}
+    # "Is there a museum?", "How many moons are there?": an existential "there" (PRON) points at no place
+    found = [m for m in found if not (m.group(1).lower() == "there" and (m.start(1), m.end(1), "PRON") in tokens)]
     nouns = [end for _start, end, pos in tokens if pos in ("NOUN", "PROPN")]
     return [m for m in found if not (m.group(1).lower() == "that" and m.start(1) in clause)
             and not (m.group(1).lower() in _POSSESSIVE and any(end <= m.start(1) for end in nouns))]
@@ -85,11 +87,16 @@ def _named_thing(question: str, m) -> str:
     return question[nxt[0]:nxt[1]] if nxt and nxt[2] == "NOUN" else ""
 
 
+_PLACE_PREP = re.compile(r"\b(?:from|to|in|at|near|of|around|through|into|towards?|beyond|past)\s+$", re.I)
+
+
 def _rewrite(question: str, m, pick: str) -> str:
     word = m.group(1).lower()
     if word in ("this", "that", "these", "those") and re.match(r"\s+[a-z]", question[m.end():m.end() + 20]):
         return f"{question} ({pick})"  # "that plan": keep the noun, name what it is
     owner = (f"{pick}'" if pick.endswith("s") else f"{pick}'s") if word in _POSSESSIVE else pick
+    if word == "there" and not _PLACE_PREP.search(question[:m.start()]):
+        owner = f"in {pick}"  # "Who lives there?": "Who lives in Tromso?"; "from there": "from Tromso"
     return question[:m.start()] + owner + question[m.end():]
 
 
@@ -158,7 +165,9 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
     # it is the event the previous question asked about (its longest phrase)
     answer_first = bool(prev.labels or prev.wh)
     if word in ("it", "its", "they", "them", "their", "theirs"):
-        answer_first = answer_first and prev.kind not in ("date", "number")
+        # nor after "who ...?" for "it" (a person is not "it"), nor after "where ...?" (X's place is not X)
+        answer_first = answer_first and prev.kind not in ("date", "number") \
+            and not (prev.kind == "person" and word in ("it", "its")) and not (prev.kind == "place" and not prev.wh)
     elif alone:  # a date is "that" only when the follow-up asks about the time itself ("What day was that?");
         # an amount is, unless the follow-up asks who, where or when ("Who built that?": the thing counted)
         answer_first = answer_first and prev.kind not in ("person", "place", "org") and not (

@@ -31,3 +31,24 @@ def test_an_elliptic_follow_up_swaps_its_name_or_date_into_the_previous_question
     assert standalone("And the third?", [second]) == "What is the third stage of the plan?"
     # nothing of the same kind to swap: the question is kept and the previous turn's referent added
     assert standalone("And in Oslo?", [members]).startswith("And in Oslo? (")
+
+
+FOUNDER = ("Who founded Norvik Labs?", "Norvik Labs was founded by Anna Berg in 2003.")
+BASED = ("Where is Norvik Labs based?", "Norvik Labs is based in Tromso, Norway.")
+
+
+def test_it_is_never_the_person_a_who_question_found_nor_the_place_a_where_question_found():
+    assert standalone("When was it founded?", [FOUNDER]) == "When was Norvik Labs founded?"
+    assert standalone("When was it founded?", [BASED]) == "When was Norvik Labs founded?"
+    assert standalone("Where was she born?", [FOUNDER]) == "Where was Anna Berg born?"  # a person pronoun still is
+    # a "which city" question asks for the city: "it" is the city
+    city = ("Which city hosts the Arden Festival?", "The Arden Festival is held in Tromso every June.")
+    assert standalone("What is its population?", [city]) == "What is Tromso's population?"
+
+
+def test_there_becomes_a_place_phrase_and_an_existential_there_is_no_reference():
+    assert standalone("What is the population there?", [BASED]) == "What is the population in Tromso?"
+    assert standalone("Who lives there?", [BASED]) == "Who lives in Tromso?"
+    assert standalone("How far is the airport from there?", [BASED]) == "How far is the airport from Tromso?"
+    assert standalone("How many moons are there?", [BASED]) == "How many moons are there?"
+    assert standalone("Are there any hotels there?", [BASED]) == "Are there any hotels in Tromso?"
