@@ -72,6 +72,7 @@ def referents(prev: Question, answer: str, answer_first: bool | None = None,
             asked.append((name, next((lb for s, e, lb in q_tag.entities if question[s:e] in name), "")))
     asked += [(question[s:e], label) for s, e, label in q_tag.entities]
     asked += [(question[s:e], "") for s, e in q_tag.phrases if not _WH.match(question[s:e]) and tokenize(question[s:e])]
+    asked = [f for f in asked if not _PRONOUN.fullmatch(f[0])]  # "Where was she born?": "she" is no subject
     if longest:  # the thing the previous question was about: its longest phrase
         asked.sort(key=lambda f: -len(f[0]))
     answer_first = bool(prev.labels or prev.wh) if answer_first is None else answer_first
@@ -100,12 +101,16 @@ def _rewrite(question: str, m, pick: str) -> str:
     return question[:m.start()] + owner + question[m.end():]
 
 
-def standalone(question: str, history) -> str:
+def standalone(question: str, history, depth: int = 3) -> str:
     """The question with its reference to the previous turn resolved, or unchanged when it needs none."""
     previous = [(q, a) for q, a in (history or ()) if q and str(q).strip()]
     if not previous or not needs_context(question):
         return question
     prev_q, prev_a = previous[-1]
+    # "Who founded it?" after "And in 2019?": the previous question as it was read, itself resolved
+    # against the turns before it (a few at most: a long history costs no more than a short one)
+    prev_q = str(getattr(prev_a, "standalone_question", "") or "") or (
+        standalone(str(prev_q), previous[-depth:-1], depth - 1) if depth > 1 else str(prev_q))
     short = str(getattr(prev_a, "short_answer", "") or "")
     prev_a = str(getattr(prev_a, "text", prev_a) or "")
     prev = analyse(str(prev_q))

@@ -52,3 +52,19 @@ def test_there_becomes_a_place_phrase_and_an_existential_there_is_no_reference()
     assert standalone("How far is the airport from there?", [BASED]) == "How far is the airport from Tromso?"
     assert standalone("How many moons are there?", [BASED]) == "How many moons are there?"
     assert standalone("Are there any hotels there?", [BASED]) == "Are there any hotels in Tromso?"
+
+
+def test_a_three_turn_history_resolves_the_earlier_follow_up_first():
+    club = [("How many members joined the Harbor Rowing Club in 2018?", "In 2018, 120 members joined the Harbor Rowing Club."),
+            ("And in 2019?", "In 2019, 95 members joined the club.")]
+    assert standalone("Who founded it?", club).startswith("Who founded Harbor Rowing Club")  # not "And in 2019?"
+    chain = [("When was the Harbor Bridge completed?", "The Harbor Bridge was completed in June 2014."),
+             ("And who designed that?", "It was designed by the engineer Lena Ortiz."),
+             ("Where was she born?", "Lena Ortiz was born in Porto in 1961.")]
+    assert standalone("What did she study?", chain) == "What did Lena Ortiz study?"
+
+
+def test_a_pronoun_of_the_previous_question_is_no_referent():
+    prev = ("Where was she born?", "She was born in Bergen.")
+    out = standalone("What does it make?", [prev])
+    assert "she" not in out.lower(), out
