@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .cite import NOT_IN_CORPUS
 from .entities import tag
 from .lexical import tokenize
 from .phrase import answer_phrase
@@ -112,7 +113,9 @@ def standalone(question: str, history, depth: int = 3) -> str:
     prev_q = str(getattr(prev_a, "standalone_question", "") or "") or (
         standalone(str(prev_q), previous[-depth:-1], depth - 1) if depth > 1 else str(prev_q))
     short = str(getattr(prev_a, "short_answer", "") or "")
-    prev_a = str(getattr(prev_a, "text", prev_a) or "")
+    # a refusal says nothing about the subject: "it" is then what the previous question asked about
+    refused = getattr(prev_a, "refused", False) or " ".join(str(prev_a).split()) == NOT_IN_CORPUS
+    prev_a = "" if refused else str(getattr(prev_a, "text", prev_a) or "")
     prev = analyse(str(prev_q))
     pronouns = _references(question)
     # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
@@ -180,7 +183,9 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
             or prev.kind == "number" and analyse(question).kind in ("person", "place", "org", "date"))
     elif named:  # "that goal" after "By what year ...?" or "that edge" after "Which team has a lead?": what the
         # question named, not its answer; "that year" after "What year ...?", "that plan" after "Which plan ...?": the answer
-        answer_first = answer_first and bool(set(tokenize(named)) & prev.terms)
+        # ... and "that year" / "that time" after "When ...?": its date
+        answer_first = answer_first and bool(set(tokenize(named)) & prev.terms
+                                             or prev.kind == "date" and _TIME.fullmatch(named))
     found = referents(prev, prev_a, answer_first, longest=(alone or bool(named)) and not answer_first)
     if short and answer_first:
         found.insert(0, (short, ""))

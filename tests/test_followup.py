@@ -68,3 +68,18 @@ def test_a_pronoun_of_the_previous_question_is_no_referent():
     prev = ("Where was she born?", "She was born in Bergen.")
     out = standalone("What does it make?", [prev])
     assert "she" not in out.lower(), out
+
+
+def test_that_year_after_a_when_question_is_its_date():
+    assert "June 2014" in standalone("What else happened in that year?", [BRIDGE])
+    assert "3 March 2019" in standalone("Who was mayor at that time?", [FLOOD])
+
+
+def test_a_refused_previous_answer_lends_nothing():
+    from rag.cite import NOT_IN_CORPUS
+    from rag.types import Answer
+    refused = ("What kind of sensor does Norvik Labs make?", NOT_IN_CORPUS)
+    out = standalone("Who wrote it?", [refused])
+    assert "corpus" not in out.lower() and "Norvik Labs" in out, out
+    said = Answer(question=refused[0], text="No passage says so.", citations=[], refused=True)
+    assert "passage" not in standalone("Who wrote it?", [(refused[0], said)]).lower()
