@@ -140,6 +140,7 @@ def standalone(question: str, history, depth: int = 3) -> str:
     return f"{out} ({more[0][0]})" if more and more[0][0] not in out else out
 
 
+_AMOUNTS = {"DATE", "TIME", "CARDINAL", "MONEY", "PERCENT", "QUANTITY", "ORDINAL"}
 _LEAD = re.compile(r"^\W*(?:and\s+)?(?:what|how)\s+about\b|^\W*and\b", re.I)
 _GROUPS = ({"GPE", "LOC", "ORG", "FAC", "NORP"}, {"DATE", "TIME"}, {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 
@@ -187,6 +188,8 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
         answer_first = answer_first and bool(set(tokenize(named)) & prev.terms
                                              or prev.kind == "date" and _TIME.fullmatch(named))
     found = referents(prev, prev_a, answer_first, longest=(alone or bool(named)) and not answer_first)
+    if word in ("it", "its", "they", "them", "their", "theirs"):  # "Who runs it?": not the "2016" of "the 2016 fund"
+        found = [f for f in found if f[1] not in _AMOUNTS] or found
     if short and answer_first:
         found.insert(0, (short, ""))
     return found
