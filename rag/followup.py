@@ -190,6 +190,13 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
     found = referents(prev, prev_a, answer_first, longest=(alone or bool(named)) and not answer_first)
     if word in ("it", "its", "they", "them", "their", "theirs"):  # "Who runs it?": not the "2016" of "the 2016 fund"
         found = [f for f in found if f[1] not in _AMOUNTS] or found
+    if found and not answer_first and word in ("it", "its", "this", "that"):
+        # "the Lindmark flood": a name modifying a common noun is not the thing; its noun phrase is
+        text = prev.text
+        wider = [text[s:e] for s, e in tag([text])[0].phrases
+                 if found[0][0] in text[s:e] and re.search(r"\s[a-z][\w-]*$", text[s:e])]
+        if wider:
+            found.insert(0, (min(wider, key=len), ""))
     if short and answer_first:
         found.insert(0, (short, ""))
     return found

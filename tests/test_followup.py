@@ -89,3 +89,8 @@ def test_it_is_not_a_date_or_number_the_previous_question_named():
     fund = ("How much has the 2016 guidance fund raised?", "The 2016 guidance fund has raised 17 billion.")
     out = standalone("Who runs it?", [fund])
     assert out != "Who runs 2016?" and "fund" in out, out
+
+
+def test_it_is_the_thing_a_name_modifies_not_the_name():
+    assert standalone("What caused it?", [FLOOD]) == "What caused the Lindmark flood?"
+    assert standalone("Who designed it?", [BRIDGE]) == "Who designed Harbor Bridge?"  # the name is the thing
