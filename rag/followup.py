@@ -30,7 +30,17 @@ _WH = re.compile(r"^(?:which|what|who|whom|whose|when|where|how|why)\b", re.I)
 
 def needs_context(question: str) -> bool:
     """A pronoun or demonstrative standing for something said before, or an elliptic "And ...?"."""
-    return bool(_references(question) or _ELLIPSIS.search(question) or not tokenize(question))
+    return bool(_references(question) or _ELLIPSIS.search(question) and not _complete(question)
+                or not tokenize(question))
+
+
+def _complete(question: str) -> bool:
+    """An "And ..." question with its own verb and noun or name ("And who founded Norvik Labs?") asks
+    something new; a fragment ("And in 2019?", "And who won?", "And the third?") continues the last one."""
+    if not re.match(r"^\W*and\b(?!\s+(?:what|how)\s+about\b)", question, re.I):
+        return False
+    pos = {p for _s, _e, p in tag([question])[0].tokens}
+    return "VERB" in pos and bool(pos & {"NOUN", "PROPN"})
 
 
 def _references(question: str) -> list[re.Match]:
@@ -143,6 +153,9 @@ def standalone(question: str, history, depth: int = 3) -> str:
 _AMOUNTS = {"DATE", "TIME", "CARDINAL", "MONEY", "PERCENT", "QUANTITY", "ORDINAL"}
 _LEAD = re.compile(r"^\W*(?:and\s+)?(?:what|how)\s+about\b|^\W*and\b", re.I)
 _GROUPS = ({"GPE", "LOC", "ORG", "FAC", "NORP"}, {"DATE", "TIME"}, {"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
+# spaCy's label of a name alone in a fragment is a guess ("How about Norvik Labs?": PERSON): any name may
+# stand in for the previous question's one name
+_NAMES = {"GPE", "LOC", "ORG", "FAC", "NORP", "PERSON", "PRODUCT", "WORK_OF_ART", "EVENT", "LAW"}
 
 
 def _swap(question: str, prev_q: str) -> str | None:
@@ -158,7 +171,8 @@ def _swap(question: str, prev_q: str) -> str | None:
         return None
     s, e, label = new[0]
     group = next((g for g in _GROUPS if label in g), {label})
-    old = [x for x in p_tag.entities if x[2] == label] or [x for x in p_tag.entities if x[2] in group]
+    old = [x for x in p_tag.entities if x[2] == label] or [x for x in p_tag.entities if x[2] in group] or (
+        [x for x in p_tag.entities if x[2] in _NAMES] if label in _NAMES else [])
     if len(old) != 1 or prev_q[old[0][0]:old[0][1]].lower() == question[s:e].lower():
         return None
     return prev_q[:old[0][0]] + question[s:e] + prev_q[old[0][1]:]

@@ -94,3 +94,13 @@ def test_it_is_not_a_date_or_number_the_previous_question_named():
 def test_it_is_the_thing_a_name_modifies_not_the_name():
     assert standalone("What caused it?", [FLOOD]) == "What caused the Lindmark flood?"
     assert standalone("Who designed it?", [BRIDGE]) == "Who designed Harbor Bridge?"  # the name is the thing
+
+
+def test_a_complete_question_opening_with_and_is_not_rewritten():
+    for q in ("And who founded Norvik Labs?", "And what does Norvik Labs make?"):
+        assert standalone(q, [BRIDGE]) == q
+    assert standalone("And who won in 2019?", [BRIDGE]) != "And who won in 2019?"  # no subject of its own
+
+
+def test_what_about_a_name_swaps_the_previous_subject_whatever_its_tagged_label():
+    assert standalone("How about Norvik Labs?", [BRIDGE]) == "When was Norvik Labs built?"
