@@ -213,4 +213,6 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
             found.insert(0, (min(wider, key=len), ""))
     if short and answer_first:
         found.insert(0, (short, ""))
+    if word in ("it", "its"):  # one thing: not a list ("France, Spain and Italy"), which is "they"
+        found = [f for f in found if not re.search(r",\s|\s(?:and|or)\s", f[0])] or found
     return found

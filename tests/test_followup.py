@@ -104,3 +104,11 @@ def test_a_complete_question_opening_with_and_is_not_rewritten():
 
 def test_what_about_a_name_swaps_the_previous_subject_whatever_its_tagged_label():
     assert standalone("How about Norvik Labs?", [BRIDGE]) == "When was Norvik Labs built?"
+
+
+SIGNED = ("Which countries signed the Arden Accord?", "France, Spain and Italy signed the Arden Accord in 2011.")
+
+
+def test_it_is_not_a_list_answer_they_is():
+    assert standalone("Who else signed it?", [SIGNED]) == "Who else signed Arden Accord?"
+    assert standalone("What do they have in common?", [SIGNED]) == "What do France, Spain and Italy have in common?"
