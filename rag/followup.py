@@ -213,6 +213,9 @@ def _referents_of(question: str, m, prev: Question, prev_a: str, short: str) -> 
             found.insert(0, (min(wider, key=len), ""))
     if short and answer_first:
         found.insert(0, (short, ""))
+    counted = re.match(r"how\s+many\s+(.+)", next((prev.text[s:e] for s, e in tag([prev.text])[0].phrases), ""), re.I)
+    if word in ("they", "them", "their", "theirs") and counted:  # "How many turbines ...?": "they" are "the turbines"
+        found.insert(0, (f"the {counted.group(1)}", ""))
     if word in ("it", "its"):  # one thing: not a list ("France, Spain and Italy"), which is "they"
         found = [f for f in found if not re.search(r",\s|\s(?:and|or)\s", f[0])] or found
     return found

@@ -112,3 +112,10 @@ SIGNED = ("Which countries signed the Arden Accord?", "France, Spain and Italy s
 def test_it_is_not_a_list_answer_they_is():
     assert standalone("Who else signed it?", [SIGNED]) == "Who else signed Arden Accord?"
     assert standalone("What do they have in common?", [SIGNED]) == "What do France, Spain and Italy have in common?"
+
+
+def test_they_after_how_many_is_the_things_counted():
+    assert standalone("Who makes them?", [TURBINES]) == "Who makes the turbines?"
+    two = ("How many wind turbines does Kestrel have?", "Kestrel has 48 wind turbines.")
+    assert standalone("How tall are they?", [two]) == "How tall are the wind turbines?"
+    assert standalone("Who operates it?", [TURBINES]) == "Who operates the Kestrel wind farm?"  # "it": the subject
