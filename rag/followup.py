@@ -59,6 +59,8 @@ def _references(question: str) -> list[re.Match]:
             and not (m.group(1).lower() in _POSSESSIVE and any(end <= m.start(1) for end in nouns))]
 
 
+# "then" closing a question ("Who was mayor then?", "back then"), not "and then" or "if ..., then"
+_THEN = re.compile(r"(?<!\band )(?<!, )\b(?:back\s+)?then(?=\W*$)", re.I)
 _NAMED = re.compile(r"[A-Z][\w\u2019'.-]*(?:\s+(?:(?:in|of|for|and|the)\s+)?[A-Z0-9][\w\u2019'.-]*)*")
 MAX_REFERENTS = 8
 
@@ -115,7 +117,8 @@ def _rewrite(question: str, m, pick: str) -> str:
 def standalone(question: str, history, depth: int = 3) -> str:
     """The question with its reference to the previous turn resolved, or unchanged when it needs none."""
     previous = [(q, a) for q, a in (history or ()) if q and str(q).strip()]
-    if not previous or not needs_context(question):
+    then = _THEN.search(question)
+    if not previous or not (then or needs_context(question)):
         return question
     prev_q, prev_a = previous[-1]
     # "Who founded it?" after "And in 2019?": the previous question as it was read, itself resolved
@@ -127,6 +130,10 @@ def standalone(question: str, history, depth: int = 3) -> str:
     refused = getattr(prev_a, "refused", False) or " ".join(str(prev_a).split()) == NOT_IN_CORPUS
     prev_a = "" if refused else str(getattr(prev_a, "text", prev_a) or "")
     prev = analyse(str(prev_q))
+    if then and not needs_context(question):  # "Who was mayor then?" after "When did the flood hit?": its date
+        date = (short or next((t for t, label in referents(prev, prev_a, True) if label == "DATE"), "")) \
+            if prev.kind == "date" and prev_a else ""
+        return question[:then.start()] + f"in {date}" + question[then.end():] if date else question
     pronouns = _references(question)
     # "Who is tightening its grip on them?": a possessive may point inside the question; a later pronoun is the reference
     m = next((x for x in pronouns if x.group(1).lower() not in _POSSESSIVE), pronouns[0] if pronouns else None)

@@ -119,3 +119,9 @@ def test_they_after_how_many_is_the_things_counted():
     two = ("How many wind turbines does Kestrel have?", "Kestrel has 48 wind turbines.")
     assert standalone("How tall are they?", [two]) == "How tall are the wind turbines?"
     assert standalone("Who operates it?", [TURBINES]) == "Who operates the Kestrel wind farm?"  # "it": the subject
+
+
+def test_then_after_a_when_answer_is_its_date():
+    assert standalone("Who was mayor then?", [FLOOD]) == "Who was mayor in 3 March 2019?"
+    assert standalone("Who was mayor then?", [TURBINES]) == "Who was mayor then?"  # no date to stand for
+    assert standalone("If it rains, then what?", []) == "If it rains, then what?"
