@@ -150,6 +150,8 @@ def standalone(question: str, history, depth: int = 3) -> str:
     word = m.group(1).lower()
     wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
               or (word == "there" and label in ("GPE", "LOC"))]
+    if word in _PERSONAL and not wanted:  # "he" with no person said before: name the subject, do not make it "he"
+        return f"{question} ({found[0][0]})"
     out = _rewrite(question, m, (wanted or [t for t, _ in found])[0])
     # "Why does it keep that edge?": a second reference that names its thing is resolved too, in brackets
     other = next((x for x in pronouns if x is not m and _named_thing(question, x)), None)
@@ -177,6 +179,8 @@ def _swap(question: str, prev_q: str) -> str | None:
     if len(new) != 1:
         return None
     s, e, label = new[0]
+    # "How about the Vellmar ferry terminal?": the noun phrase the name is part of stands in, not "Vellmar"
+    s, e = next(((ps, pe) for ps, pe in q_tag.phrases if ps <= s and e <= pe), (s, e))
     group = next((g for g in _GROUPS if label in g), {label})
     old = [x for x in p_tag.entities if x[2] == label] or [x for x in p_tag.entities if x[2] in group] or (
         [x for x in p_tag.entities if x[2] in _NAMES] if label in _NAMES else [])

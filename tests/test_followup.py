@@ -1,5 +1,6 @@
 """Follow-up rewriting (rag.followup.standalone) on sentences written for these tests."""
 
+from rag.cite import NOT_IN_CORPUS
 from rag.followup import standalone
 
 BRIDGE = ("When was the Harbor Bridge built?", "The Harbor Bridge was completed in June 2014.")
@@ -125,3 +126,14 @@ def test_then_after_a_when_answer_is_its_date():
     assert standalone("Who was mayor then?", [FLOOD]) == "Who was mayor in 3 March 2019?"
     assert standalone("Who was mayor then?", [TURBINES]) == "Who was mayor then?"  # no date to stand for
     assert standalone("If it rains, then what?", []) == "If it rains, then what?"
+
+
+def test_what_about_swaps_in_the_whole_noun_phrase_not_its_modifier():
+    out = standalone("How about the Vellmar ferry terminal?", [BRIDGE])
+    assert out == "When was the Vellmar ferry terminal built?", out
+
+
+def test_he_with_no_person_before_is_not_replaced_by_a_thing():
+    club = ("Who founded the Harbor Rowing Club?", NOT_IN_CORPUS)
+    out = standalone("When was he born?", [club])
+    assert out.startswith("When was he born?") and "Harbor Rowing Club" in out, out
