@@ -150,8 +150,9 @@ def standalone(question: str, history, depth: int = 3) -> str:
     word = m.group(1).lower()
     wanted = [t for t, label in found if (word in _PERSONAL and label == "PERSON")
               or (word == "there" and label in ("GPE", "LOC"))]
-    if word in _PERSONAL and not wanted:  # "he" with no person said before: name the subject, do not make it "he"
-        return f"{question} ({found[0][0]})"
+    if word in _PERSONAL and not wanted and not (prev.kind == "person" and prev_a):
+        # "he" with no person said before (the answer's phrase may be "AI expert X", untagged): name the subject
+        return f"{question} ({next((t for t, label in found if label not in _AMOUNTS), found[0][0])})"
     out = _rewrite(question, m, (wanted or [t for t, _ in found])[0])
     # "Why does it keep that edge?": a second reference that names its thing is resolved too, in brackets
     other = next((x for x in pronouns if x is not m and _named_thing(question, x)), None)

@@ -137,3 +137,4 @@ def test_he_with_no_person_before_is_not_replaced_by_a_thing():
     club = ("Who founded the Harbor Rowing Club?", NOT_IN_CORPUS)
     out = standalone("When was he born?", [club])
     assert out.startswith("When was he born?") and "Harbor Rowing Club" in out, out
+    assert standalone("Where was he born?", [BRIDGE]) == "Where was he born? (Harbor Bridge)"
