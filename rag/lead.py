@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .entities import tag
+from .entities import nlp, tag
 from .lexical import tokenize
 from .phrase import typed_phrase
 from .reader import asked_words
@@ -90,8 +90,6 @@ def lead(index, q, first: int, text: str):
 def subject(text: str) -> str:
     """The subject of `text`'s main verb as written ("The Avon Plan" in "The Avon Plan drew on ..."),
     when it holds a name; else ""."""
-    from .entities import nlp
-
     for token in nlp()(text):
         if token.dep_ in _SUBJECTS and token.head.dep_ == "ROOT":
             words = token.doc[token.left_edge.i:token.right_edge.i + 1]

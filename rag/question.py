@@ -161,6 +161,15 @@ def relation_words(question: str) -> frozenset[str]:
     return frozenset(w for w in words if tokenize(w))
 
 
+def is_request(question: str) -> bool:
+    """Whether a sentence without "?" asks for something: it opens with a verb ("Tell me when ...") or
+    "I", "we" or "you" say it ("I want to know when ..."); a claim to check does neither."""
+    doc = _parse(question)
+    first = next((t for t in doc if t.pos_ not in ("INTJ", "PUNCT", "SPACE")), None)
+    asker = any(t.dep_ == "nsubj" and t.head.dep_ == "ROOT" and t.lower_ in ("i", "we", "you") for t in doc)
+    return asker or (first is not None and first.tag_ == "VB")
+
+
 @lru_cache(maxsize=4096)
 def rank_words(question: str) -> frozenset[str]:
     """The ordinals and superlatives of a question (lowercase, as written: "the *first* to", "the

@@ -19,10 +19,10 @@ from dataclasses import replace
 import numpy as np
 
 from .cite import query_overlap
-from .entities import nlp, tag
+from .entities import tag
 from .lexical import tokenize
 from .phrase import COMMON_NOUN_KINDS, answer_phrase, typed_phrase
-from .question import ATTRIBUTE, LIGHT_VERBS, Question, analyse
+from .question import ATTRIBUTE, LIGHT_VERBS, Question, analyse, is_request
 
 RESCORE = 12  # units embedded alone and tagged per question
 # score = W_POOLED * pooled cosine + W_OVERLAP * idf-weighted word overlap + W_ALONE * cosine of the
@@ -174,10 +174,7 @@ def analysed(question: str):
     q = analyse(question)
     if q.kind == "thing" or not is_claim(q):
         return q
-    doc = nlp()(question)
-    first = next((t for t in doc if t.pos_ not in ("INTJ", "PUNCT", "SPACE")), None)
-    asker = any(t.dep_ == "nsubj" and t.head.dep_ == "ROOT" and t.lower_ in ("i", "we", "you") for t in doc)
-    return q if asker or (first is not None and first.tag_ == "VB") else replace(q, kind="thing")
+    return q if is_request(question) else replace(q, kind="thing")
 
 
 # wh-words, pronouns and the verbs "be" and "do": a question of these words alone names nothing to look for
