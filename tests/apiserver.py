@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +20,7 @@ class Served:
     index_dir: Path
     proc: subprocess.Popen
     banner: str  # the "Serving ..." line
+    output: list[str] = field(default_factory=list)  # everything it printed, kept to show when a test fails
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -59,5 +60,6 @@ def start(corpus: Path, index: Path, port: int, cwd: Path, env: dict | None = No
     if not seen or not seen[-1].startswith("Serving"):
         proc.kill()
         raise RuntimeError("rag serve did not start:\n" + "".join(seen))
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep draining so the server never blocks
-    return Served(f"http://127.0.0.1:{port}/", corpus, index, proc, seen[-1])
+    served = Served(f"http://127.0.0.1:{port}/", corpus, index, proc, seen[-1], seen)
+    threading.Thread(target=lambda: served.output.extend(proc.stdout), daemon=True).start()  # drained: never blocks
+    return served

@@ -17,6 +17,16 @@ except ImportError:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that used a `rag serve` subprocess shows what the server printed (it runs apart)."""
+    report = (yield).get_result()
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if hasattr(value, "output") and hasattr(value, "proc"):  # tests/apiserver.py Served
+                report.sections.append(("rag serve output", "".join(value.output[-200:])))
+
+
 class FakeEmbedder:
     """Hashed bag of words: texts that share words get similar vectors, deterministically."""
 
@@ -296,3 +306,43 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         b.close()
+
+
+class Streams:
+    """The app's event streams (gradio's /queue/data) open on one page, counted from its requests.
+
+    gradio's JS client opens a stream for an event only when none is open. An event submitted in the
+    few milliseconds while the previous stream closes (its join reply handled before the
+    `close_stream` message) is left waiting on no stream, for ever. A browser test therefore
+    acts only once the page is quiet: `settle()` before a click that starts an event."""
+
+    QUIET = 0.25  # seconds with no stream open: the client's chained (.then) events have been sent
+
+    def __init__(self, page):
+        self.page, self.open, self.seen = page, 0, 0
+        page.on("request", self._started)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+
+    def _started(self, request):
+        if "/queue/data" in request.url:
+            self.open, self.seen = self.open + 1, self.seen + 1
+
+    def _ended(self, request):
+        if "/queue/data" in request.url:
+            self.open -= 1
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the page's events have run (its load event at least) and no stream is open."""
+        import time
+
+        deadline, quiet_since = time.monotonic() + timeout, None
+        while True:
+            now = time.monotonic()
+            quiet_since = (quiet_since or now) if self.seen and self.open <= 0 else None
+            if quiet_since and now - quiet_since >= self.QUIET:
+                return
+            if now > deadline:
+                pytest.fail(f"the app's events did not finish within {timeout:.0f} s "
+                            f"({self.open} event stream(s) still open)")
+            self.page.wait_for_timeout(50)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Streams
+
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # WCAG 2.2 AA and everything it includes
@@ -42,8 +44,10 @@ def _open(browser, ui_url, width, scheme="light"):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    streams = Streams(page)
     page.goto(ui_url)
     expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+    streams.settle()  # the page's load event has run: a click now starts its own event stream
     return page
 
 

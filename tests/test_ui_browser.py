@@ -5,6 +5,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from conftest import Streams
+
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -31,6 +33,7 @@ def test_ask_click_citation_and_stay_offline(browser, ui_url):
     requests = []
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
+    streams = Streams(page)
     page.on("request", lambda r: requests.append(r.url))
     page.on("websocket", lambda ws: requests.append(ws.url))
     # Anything external is recorded and refused, so the test never waits on the internet.
@@ -40,6 +43,7 @@ def test_ask_click_citation_and_stay_offline(browser, ui_url):
         page.goto(ui_url)
         box = page.locator("#question textarea")
         expect(box).to_be_visible(timeout=30_000)
+        streams.settle()  # the page's load event has run: the ask starts its own event stream
         page.evaluate(WATCH_STREAM)
         box.fill("What has Made in China 2025 aimed to transform China into at its core?")
         page.locator("#ask").click()

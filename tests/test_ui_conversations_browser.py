@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Streams
+
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +110,7 @@ def page(browser, app):
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     context.route(lambda url: not url.startswith(("http://127.0.0.1", "data:", "blob:")), lambda r: r.abort())
     page = context.new_page()
+    page.streams = Streams(page)
     page.goto(app.url)
     expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
     yield page
@@ -117,6 +120,7 @@ def page(browser, app):
 def ask(page, question, answered: int):
     from playwright.sync_api import expect
 
+    page.streams.settle()  # the load event, or the last answer's chained events, have run
     page.locator("#question textarea").fill(question)
     page.locator("#ask").click()
     expect(page.locator("#chat .msg.bot:not(.streaming)")).to_have_count(answered, timeout=30_000)
@@ -187,8 +191,11 @@ def test_a_conversation_reopens_after_a_restart_exports_renames_and_deletes(brow
     app.restart()
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     page = context.new_page()
+    streams = Streams(page)
     try:
         page.goto(app.url)
+        expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+        streams.settle()
         page.get_by_role("tab", name="Conversations").click()
         listed = page.locator("#conversations a.reopen", has_text=QUESTIONS[0][0])
         expect(listed).to_have_count(2, timeout=30_000)  # the 8-question one and the rated one
