@@ -6,6 +6,7 @@ rated, reopened after a restart and exported by the next ones; the last one dele
 """
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "app.png"  # the README's picture of the app
+ARTIFACTS = ROOT / "tests" / "artifacts"  # git-ignored
 TIDES = ("# Tides and the Moon\n\nTides are caused mainly by the gravitational pull of the Moon on the oceans.\n\n"
          "## Spring tides\n\nSpring tides happen twice a month, when the Sun, the Earth and the Moon line up.\n\n"
          "<script>window.__pwned = 1</script> <img src=x onerror=\"window.__pwned = 2\">\n\n"
@@ -207,9 +209,13 @@ def test_a_conversation_reopens_after_a_restart_exports_renames_and_deletes(brow
         expect(page.locator("#viewer .doc-head")).to_contain_text(QUESTIONS[-1][1])
         page.wait_for_timeout(500)
         assert page.evaluate("window.scrollY") == 0  # following the newest answer never moved the page
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT))
-        _shrink(SCREENSHOT)
+        # docs/app.png only when missing or with RAG_UPDATE_DOCS=1 (as docs/tour.png): a new picture on every
+        # run would leave the work tree dirty; otherwise it goes to tests/artifacts/ to compare by eye
+        shot = SCREENSHOT if os.environ.get("RAG_UPDATE_DOCS") == "1" or not SCREENSHOT.exists() else ARTIFACTS / "app.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot))
+        _shrink(shot)
+        assert SCREENSHOT.exists() and SCREENSHOT.stat().st_size < 400_000
 
         page.get_by_role("tab", name="Conversations").click()
         with page.expect_download() as got:
