@@ -25,7 +25,8 @@ LABELS = {"person": {"PERSON", "ORG", "NORP"}, "date": {"DATE", "TIME"},
 _GAP = r"(?:(?!(?:can|does|did|do|is|was|are|were|has|have|had|will|would|could|should|may|might)\b)[\w-]+ ){0,3}"
 _WHO = r"\bwho(?:m|se)?\b"
 _TYPES = [  # the match that starts first in the question wins ("Who headed X when ..." asks for a person)
-    ("date", r"\bwhen\b|\b(?:what|which) (?:year|month|date|day|decade|century|season)s?\b|\bby when\b"),
+    ("date", r"\bwhen\b|\b(?:what|which) (?:year|month|date|day|decade|century|season)s?\b|\bby when\b"
+             r"|\bhow (?:often|frequently)\b"),  # a frequency ("twice a month") answers as a date does
     ("number", r"\bhow (?:many|much)\b|\bwhat (?:percentage|percent|share|proportion|number|amount|sum)\b"
                r"|\bhow (?:large|big|high)\b"),
     ("person", _WHO),
@@ -33,7 +34,8 @@ _TYPES = [  # the match that starts first in the question wins ("Who headed X wh
               r"|regions|nation|nations|state|place|places)\b"),
     ("org", r"\b(?:which|what) " + _GAP + r"(?:company|companies|firm|firms|organi[sz]ations?|agency|agencies"
             r"|ministry|ministries|think tank|university|universities|institution|department|unit|maker|makers)\b"),
-    ("reason", r"^\W*(?:and\s+)?(?:why\b|how\b(?! (?:many|much|large|big|high|long)\b)|for what reason\b)"),
+    ("reason", r"^\W*(?:and\s+)?(?:why\b|how\b(?! (?:many|much|large|big|high|long|often|frequently)\b)"
+               r"|for what reason\b)"),
 ]
 SPECIFIC_POS = {"PROPN", "NUM"}
 CONTENT_POS = {"NOUN", "PROPN", "VERB", "ADJ", "NUM", "X"}

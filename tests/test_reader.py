@@ -48,6 +48,8 @@ def test_content_and_specific_words_leave_out_question_words():
     # how often answers "when" ("twice a month" is no entity to the tagger)
     ("When do spring tides happen?", "Spring tides happen twice a month, when the Sun and the Moon line up.",
      "twice a month"),
+    ("How often do spring tides happen?", "Spring tides happen twice a month, when the Sun and the Moon line up.",
+     "twice a month"),
     ("Which companies are national champions in AI?",
      "These new national champions include Baidu, Alibaba, Tencent, and iFlytek.", "Baidu, Alibaba, Tencent, and iFlytek"),
     ("And the third?", "The third is advanced technology, or disruptive technology.",
