@@ -44,10 +44,10 @@ def _open(browser, ui_url, width, scheme="light"):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    streams = Streams(page)
+    page.streams = Streams(page)
     page.goto(ui_url)
     expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
-    streams.settle()  # the page's load event has run: a click now starts its own event stream
+    page.streams.settle()  # the page's load event has run: a click now starts its own event stream
     return page
 
 
@@ -74,8 +74,10 @@ def test_axe_wcag22_aa_has_no_violations_on_four_views(browser, ui_url, eval_rep
         page.locator("#question textarea").fill(QUESTION)
         page.locator("#ask").click()
         expect(page.locator("#chat .msg.bot.answer")).to_contain_text(PHRASE, timeout=30_000)
+        page.streams.settle()  # the answer's chained events (viewer, Explain) have run
         page.locator("#chat a.cite").first.click()
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
+        page.streams.settle()
         page.locator("#explain").get_by_text("Explain an answer").click()
         expect(page.locator("#explain-view .ex-diagnose")).to_be_visible(timeout=30_000)
         _axe(page, f"chat with an answer, open sources and the Explain panel at {width}px, {scheme}")
@@ -134,6 +136,7 @@ def test_keyboard_only_ask_cite_and_announcements(browser, ui_url):
         assert reached == wanted, f"reached {reached}, the answer cites {wanted}"
 
         # Enter on the focused [n] opens its passage in the viewer
+        page.streams.settle()
         n = page.evaluate("document.activeElement.dataset.n")
         page.keyboard.press("Enter")
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
@@ -201,6 +204,7 @@ def test_upload_into_a_chosen_collection(browser, ui_rag, tmp_path):
         page.locator("#question textarea").fill("What causes tides?")
         page.locator("#ask").click()
         expect(page.locator("#chat .msg.bot").last).to_contain_text("Moon", timeout=30_000)
+        page.streams.settle()
         page.locator("#explain").get_by_text("Explain an answer").click()  # explained over the chat's collection
         expect(page.locator("#explain-view")).to_contain_text("tides.md", timeout=30_000)
         page.get_by_role("tab", name="Corpus").click()
@@ -238,6 +242,7 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         box.fill("How many aircraft carriers does China operate?")
         box.press("Enter")
         expect(page.locator("#chat .msg.bot.refused")).to_be_visible(timeout=30_000)
+        page.streams.settle()
         page.locator("#explain").get_by_text("Explain an answer").click()
         view = page.locator("#explain-view")
         expect(view.locator(".ex-diagnose")).to_contain_text("coverage", timeout=30_000)
@@ -249,6 +254,7 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         box.press("Enter")
         expect(view.locator(".ex-q")).to_contain_text("transform China", timeout=30_000)
         expect(view.locator(".ex-diagnose")).to_contain_text("none")
+        page.streams.settle()
         # any earlier answer of the chat can be explained: choose the first one
         page.locator("#explain-pick input").click()
         page.get_by_role("option", name="1. How many aircraft carriers").click()
@@ -256,6 +262,7 @@ def test_explain_panel_and_the_tour_screenshot(browser, ui_url):
         expect(view.locator(".ex-diagnose")).to_contain_text("coverage")
         _axe(page, "the Explain panel with a chosen earlier answer")
         page.locator("#explain").get_by_text("Explain an answer").click()  # close it for the picture
+        page.streams.settle()
         page.locator("#chat a.cite").first.click()
         expect(page.locator("#viewer mark#focus")).to_be_visible(timeout=15_000)
         page.evaluate("window.scrollTo(0, 0)")

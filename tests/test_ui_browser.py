@@ -59,6 +59,7 @@ def test_ask_click_citation_and_stay_offline(browser, ui_url):
         # open the citation behind the answering sentence: its [n] in the answer, not the sources panel
         cited = page.locator("#sources .src").filter(has=page.locator("mark.span", has_text="manufacturing superpower"))
         n = cited.locator("a.src-n").get_attribute("data-n")
+        streams.settle()  # the answer's chained events (viewer, Explain) have run
         answer.locator(f'a.cite[data-n="{n}"]').click()
         focus = page.locator("#viewer mark#focus")
         expect(focus).to_contain_text("manufacturing superpower", timeout=15_000)
