@@ -22,8 +22,10 @@ def pytest_runtest_makereport(item, call):
     """A failing test that used a `rag serve` subprocess shows what the server printed (it runs apart)."""
     report = (yield).get_result()
     if report.failed:
+        from apiserver import Served
+
         for value in getattr(item, "funcargs", {}).values():
-            if hasattr(value, "output") and hasattr(value, "proc"):  # tests/apiserver.py Served
+            if isinstance(value, Served):
                 report.sections.append(("rag serve output", "".join(value.output[-200:])))
 
 
@@ -346,3 +348,15 @@ class Streams:
                 pytest.fail(f"the app's events did not finish within {timeout:.0f} s "
                             f"({self.open} event stream(s) still open)")
             self.page.wait_for_timeout(50)
+
+
+def open_app(page, url: str):
+    """Open the chat app at `url` and wait until its question box shows and its load event has run; the
+    page's Streams is `page.streams` (settle before a later click). Returns the page's response."""
+    from playwright.sync_api import expect
+
+    page.streams = Streams(page)
+    response = page.goto(url)
+    expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+    page.streams.settle()  # a click now starts its own event stream
+    return response

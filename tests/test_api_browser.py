@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import ARGS, CHROMIUM, Streams
+from conftest import ARGS, CHROMIUM, open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
@@ -28,30 +28,26 @@ def test_app_and_docs_work_under_the_csp_and_stay_local(api_server):
         context.on("request", lambda r: requests.append(r.url))
         context.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
         page = context.new_page()
-        streams = Streams(page)
         page.on("websocket", lambda ws: requests.append(ws.url))
         context.route(lambda url: urlparse(url).hostname != "127.0.0.1" and urlparse(url).scheme != "data",
                       lambda route: route.abort())  # recorded above, refused here: never waits on the internet
         try:
-            response = page.goto(api_server.url)
+            response = open_app(page, api_server.url)
             csp = response.headers.get("content-security-policy", "")
             assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
             assert response.headers.get("x-frame-options") == "DENY"
 
-            box = page.locator("#question textarea")
-            expect(box).to_be_visible(timeout=30_000)
-            streams.settle()  # the page's load event has run
-            box.fill("What has Made in China 2025 aimed to transform China into at its core?")
+            page.locator("#question textarea").fill("What has Made in China 2025 aimed to transform China into at its core?")
             page.locator("#ask").click()
             answer = page.locator("#chat .msg.bot.answer")
             expect(answer).to_contain_text("manufacturing superpower", timeout=30_000)
             cited = page.locator("#sources .src").filter(
                 has=page.locator("mark.span", has_text="manufacturing superpower"))
             n = cited.locator("a.src-n").get_attribute("data-n")
-            streams.settle()
+            page.streams.settle()
             answer.locator(f'a.cite[data-n="{n}"]').click()  # citations open under the policy (js_on_load)
             expect(page.locator("#viewer mark#focus")).to_contain_text("manufacturing superpower", timeout=15_000)
-            streams.settle()
+            page.streams.settle()
             page.get_by_role("tab", name="Corpus").click()
             expect(page.locator("#corpus")).to_contain_text("made-in-china-2025-explained.txt", timeout=15_000)
             assert page.evaluate("window.__violations") == []

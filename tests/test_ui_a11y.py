@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Streams
+from conftest import open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
@@ -41,13 +41,8 @@ def eval_report(ui_rag):
 
 
 def _open(browser, ui_url, width, scheme="light"):
-    from playwright.sync_api import expect
-
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    page.streams = Streams(page)
-    page.goto(ui_url)
-    expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
-    page.streams.settle()  # the page's load event has run: a click now starts its own event stream
+    open_app(page, ui_url)
     return page
 
 

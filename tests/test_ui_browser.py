@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import Streams
+from conftest import open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
@@ -33,17 +33,14 @@ def test_ask_click_citation_and_stay_offline(browser, ui_url):
     requests = []
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
-    streams = Streams(page)
     page.on("request", lambda r: requests.append(r.url))
     page.on("websocket", lambda ws: requests.append(ws.url))
     # Anything external is recorded and refused, so the test never waits on the internet.
     context.route(lambda url: urlparse(url).hostname not in LOCAL and urlparse(url).scheme in ("http", "https"),
                   lambda route: route.abort())
     try:
-        page.goto(ui_url)
+        open_app(page, ui_url)
         box = page.locator("#question textarea")
-        expect(box).to_be_visible(timeout=30_000)
-        streams.settle()  # the page's load event has run: the ask starts its own event stream
         page.evaluate(WATCH_STREAM)
         box.fill("What has Made in China 2025 aimed to transform China into at its core?")
         page.locator("#ask").click()
@@ -59,7 +56,7 @@ def test_ask_click_citation_and_stay_offline(browser, ui_url):
         # open the citation behind the answering sentence: its [n] in the answer, not the sources panel
         cited = page.locator("#sources .src").filter(has=page.locator("mark.span", has_text="manufacturing superpower"))
         n = cited.locator("a.src-n").get_attribute("data-n")
-        streams.settle()  # the answer's chained events (viewer, Explain) have run
+        page.streams.settle()  # the answer's chained events (viewer, Explain) have run
         answer.locator(f'a.cite[data-n="{n}"]').click()
         focus = page.locator("#viewer mark#focus")
         expect(focus).to_contain_text("manufacturing superpower", timeout=15_000)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Streams
+from conftest import open_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_model]
 
@@ -107,14 +107,10 @@ def app(ui_rag, tmp_path_factory):
 
 @pytest.fixture
 def page(browser, app):
-    from playwright.sync_api import expect
-
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     context.route(lambda url: not url.startswith(("http://127.0.0.1", "data:", "blob:")), lambda r: r.abort())
     page = context.new_page()
-    page.streams = Streams(page)
-    page.goto(app.url)
-    expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
+    open_app(page, app.url)
     yield page
     context.close()
 
@@ -193,11 +189,8 @@ def test_a_conversation_reopens_after_a_restart_exports_renames_and_deletes(brow
     app.restart()
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     page = context.new_page()
-    streams = Streams(page)
     try:
-        page.goto(app.url)
-        expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
-        streams.settle()
+        open_app(page, app.url)
         page.get_by_role("tab", name="Conversations").click()
         listed = page.locator("#conversations a.reopen", has_text=QUESTIONS[0][0])
         expect(listed).to_have_count(2, timeout=30_000)  # the 8-question one and the rated one
