@@ -1,10 +1,11 @@
 """What a question asks for: its expected answer type, its content and specific terms, and, for a
 follow-up, the standalone question it stands for.
 
-The answer type comes from the question's wording (who -> person, when -> date, how many ->
-number, where / which country -> place, which company -> organisation, why / how -> reason,
-which leader / which economist -> person (rag.nouns), anything else -> thing); the reader prefers sentences holding an entity of that type that the
-question does not already name, and quotes that entity as the short answer.
+The answer type comes from the question's wording (who -> person, when / how often -> date, how
+many -> number, where / which country -> place, which company -> organisation, why / how -> reason,
+which economist / which chairman -> person (rag.nouns), anything else -> thing); the reader prefers
+sentences holding an entity of that type that the question does not already name, and quotes that
+entity as the short answer.
 """
 
 from __future__ import annotations
